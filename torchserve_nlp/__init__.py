@@ -1,0 +1,1 @@
+"""Build-time tooling: scriptable tokenizers, training, archiving and packaging for TorchServe."""
