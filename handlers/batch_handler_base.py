@@ -66,9 +66,11 @@ class BatchHandler(BaseHandler):
         if isinstance(output, RequestError):
             return _reject(context, idx, output)
         try:
-            return self.encode_response(output)
+            encoded = self.encode_response(output)
         except RequestError as error:
             return _reject(context, idx, error)
+        context.set_response_content_type(idx, "application/json")
+        return encoded
 
     def load(self, model_dir: Path, context: Any) -> None:
         raise NotImplementedError
@@ -89,6 +91,7 @@ class BatchHandler(BaseHandler):
 def _reject(context: Any, idx: int, error: RequestError) -> dict[str, Any]:
     logger.info("request %d rejected (%d): %s", idx, error.status, error.message)
     context.set_response_status(error.status, error.message, idx)
+    context.set_response_content_type(idx, "application/json")
     return error.to_json()
 
 

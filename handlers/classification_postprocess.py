@@ -1,27 +1,26 @@
-"""Pure post-processing for classifiers: logits → probabilities → label dictionaries."""
+"""Pure post-processing for classifiers: logits → probabilities → label dictionaries.
+
+Torch only (no numpy): the scripted-tokenizer archive must serve on torch + torchserve alone.
+"""
 
 import json
 from pathlib import Path
 
-import numpy as np
+import torch
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of a (batch, classes) array, stable for large logits."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
+def softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Row-wise softmax of a (batch, classes) tensor, computed in float64 for stable output."""
+    return torch.softmax(logits.double(), dim=-1)
 
 
-def label_probabilities(probabilities: np.ndarray, labels: list[str]) -> list[dict[str, float]]:
+def label_probabilities(probabilities: torch.Tensor, labels: list[str]) -> list[dict[str, float]]:
     """One ``{label: probability}`` per row, labels in class-index order."""
     if probabilities.shape[-1] != len(labels):
         raise ValueError(
             f"model gives {probabilities.shape[-1]} classes but {len(labels)} labels are known"
         )
-    return [
-        {label: float(p) for label, p in zip(labels, row, strict=True)} for row in probabilities
-    ]
+    return [dict(zip(labels, row, strict=True)) for row in probabilities.tolist()]
 
 
 def read_index_to_name(path: Path, num_classes: int | None = None) -> list[str]:

@@ -25,4 +25,4 @@ class ScriptedTextClassifierHandler(BatchHandler):
     def predict(self, inputs: list[TextRequest]) -> list[dict[str, float]]:
         with torch.inference_mode():
             logits = self.model([item.text for item in inputs])
-        return label_probabilities(softmax(logits.float().numpy()), self.labels)
+        return label_probabilities(softmax(logits), self.labels)

@@ -51,6 +51,11 @@ class RunningServer:
 def write_config(path: Path, model_store: Path, ports: tuple[int, int, int], extra: dict) -> None:
     """The repository's config.properties with test ports and store substituted."""
     overrides = {
+        # Every server gets its own ports, gRPC and worker sockets included, so that
+        # several can run at once.
+        "grpc_inference_port": free_port(),
+        "grpc_management_port": free_port(),
+        "initial_worker_port": free_port(),
         "inference_address": f"http://127.0.0.1:{ports[0]}",
         "management_address": f"http://127.0.0.1:{ports[1]}",
         "metrics_address": f"http://127.0.0.1:{ports[2]}",
@@ -69,9 +74,17 @@ def write_config(path: Path, model_store: Path, ports: tuple[int, int, int], ext
 
 @contextmanager
 def torchserve(
-    model_store: Path, models: list[str], work_dir: Path, extra_config: dict | None = None
+    model_store: Path,
+    models: list[str],
+    work_dir: Path,
+    extra_config: dict | None = None,
+    torchserve_bin: Path | None = None,
 ) -> Iterator[RunningServer]:
-    """Serve ``models`` (archive names in ``model_store``) until the block exits."""
+    """Serve ``models`` (archive names in ``model_store``) until the block exits.
+
+    ``torchserve_bin`` defaults to the one beside the running Python; another venv's binary
+    makes its workers run on that venv's packages.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     ports = (free_port(), free_port(), free_port())
     config = work_dir / "config.properties"
@@ -83,7 +96,7 @@ def torchserve(
         "LOG_LOCATION": str(log_dir),
         "METRICS_LOCATION": str(log_dir),
     }
-    torchserve_bin = Path(sys.executable).with_name("torchserve")
+    torchserve_bin = torchserve_bin or Path(sys.executable).with_name("torchserve")
     command = [
         str(torchserve_bin), "--start", "--foreground", "--ncs",
         "--ts-config", str(config), "--model-store", str(model_store),

@@ -1,0 +1,57 @@
+"""Train the EmbeddingBag example and package it as embeddingbag_text_classifier.mar.
+
+    python scripts/build_embeddingbag_archive.py --export-path model_store [--quick] \
+        [--work-dir build/embeddingbag]
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+from torchserve_nlp.archiver import REPO_ROOT
+from torchserve_nlp.embeddingbag_training import (
+    EXAMPLE_DIR,
+    METRICS_FILE,
+    MODEL_FILE,
+    VOCAB_FILE,
+    EmbeddingBagConfig,
+    load_example_module,
+    quick,
+    train,
+)
+from torchserve_nlp.packaging import package_model
+
+MODEL_NAME = "embeddingbag_text_classifier"
+SAMPLE_TEXT = EXAMPLE_DIR / "sample_text.txt"
+
+
+def build(config: EmbeddingBagConfig, export_path: Path) -> Path:
+    trained = train(config, load_example_module())
+    return package_model(
+        MODEL_NAME,
+        trained.model,
+        MODEL_FILE,
+        export_path,
+        extra_files=[config.out_dir / VOCAB_FILE, config.out_dir / METRICS_FILE],
+        sample_input=SAMPLE_TEXT.read_text(encoding="utf-8"),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--export-path", type=Path, default=REPO_ROOT / "model_store")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=REPO_ROOT / "build" / "embeddingbag",
+        help="where training writes vocab, weights and metrics",
+    )
+    parser.add_argument("--quick", action="store_true", help="2,000 tweets, 2 epochs (tests)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = quick(args.work_dir) if args.quick else EmbeddingBagConfig(args.work_dir)
+    logging.info("wrote %s", build(config, args.export_path))
+
+
+if __name__ == "__main__":
+    main()
