@@ -30,16 +30,23 @@ java:
 
 archives: $(DEFAULT_ARCHIVES)
 
-$(STORE)/scriptable_tokenizer.mar: $(INSTALLED)
+$(BUILD)/sentiment/model.pt: | $(INSTALLED)
 	$(BIN)/python scripts/train_sentiment.py --out $(BUILD)/sentiment
-	$(BIN)/python scripts/script_tokenizer_and_model.py $(BUILD)/sentiment/model.pt $(BUILD)/sentiment/model_jit.pt
+
+$(BUILD)/sentiment/model_jit.pt: $(BUILD)/sentiment/model.pt
+	$(BIN)/python scripts/script_tokenizer_and_model.py $< $@
+
+$(STORE)/scriptable_tokenizer.mar: $(BUILD)/sentiment/model_jit.pt handlers/scripted_text_classifier_handler.py
 	$(BIN)/python scripts/archive_scriptable_tokenizer.py $(BUILD)/sentiment --export-path $(STORE)
 
-$(STORE)/embeddingbag_text_classifier.mar: $(INSTALLED) artifacts/embeddingbag_text_classifier/model.py
+$(STORE)/embeddingbag_text_classifier.mar: artifacts/embeddingbag_text_classifier/model.py | $(INSTALLED)
 	$(BIN)/python scripts/build_embeddingbag_archive.py --export-path $(STORE) --work-dir $(BUILD)/embeddingbag
 
+# TorchServe's console goes to logs/ so that the daemon does not hold this terminal's output.
 serve: archives java
-	$(BIN)/torchserve --start --ncs --ts-config config.properties --model-store $(STORE)
+	mkdir -p logs
+	$(BIN)/torchserve --start --ncs --ts-config config.properties --model-store $(STORE) \
+		> logs/torchserve_console.log 2>&1
 	$(BIN)/python scripts/wait_until_ready.py --management http://127.0.0.1:8081
 
 stop:
