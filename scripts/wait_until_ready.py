@@ -34,7 +34,7 @@ def main() -> None:
         except (requests.RequestException, ValueError, KeyError, IndexError):
             waiting = ["(server not answering yet)"]
         if not waiting:
-            print("all models ready; try: curl http://127.0.0.1:8080/models")
+            print(f"all models ready; list them with: curl {args.management}/models")
             return
         time.sleep(1)
     sys.exit(f"not ready after {args.timeout:.0f}s: {waiting}; see logs/model_log.log")
