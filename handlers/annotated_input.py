@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from batch_handler_base import RequestError
-from text_request import decode_body, decode_text_request, raw_body
+from text_request import decode_body, decode_text_request, raw_body, refuse_form
 
 logger = logging.getLogger(__name__)
 
@@ -52,18 +52,8 @@ def input_kind(method: Callable[..., Any]) -> InputKind:
     return InputKind.TEXT_OR_JSON
 
 
-FORM_TYPE = "application/x-www-form-urlencoded"
-
-
 def decode_input(request: dict[str, Any], content_type: str, kind: InputKind) -> Any:
-    if content_type == FORM_TYPE:
-        # TorchServe splits form bodies into fields and drops valueless ones, so plain
-        # `curl -d 'some text'` arrives empty or mangled: refuse rather than guess.
-        raise RequestError(
-            f"body was sent as a form ({FORM_TYPE}, what `curl -d` sends by default), which "
-            "TorchServe takes apart; send it with -H 'Content-Type: text/plain' "
-            "(or application/json), or upload a file with curl -T"
-        )
+    refuse_form(content_type)
     if kind is InputKind.TEXT:
         return decode_text_request(request, content_type).text
     if kind is InputKind.BYTES:

@@ -10,6 +10,7 @@ from typing import Any
 
 from batch_handler_base import RequestError
 
+FORM_TYPE = "application/x-www-form-urlencoded"
 NON_TEXT_TYPES = ("image/", "audio/", "video/", "application/pdf", "application/zip")
 TEXT_KEYS = ("data", "inputs", "text")
 
@@ -28,8 +29,20 @@ def raw_body(request: dict[str, Any]) -> Any:
     raise RequestError("request has no body; send the text as the body or as JSON {\"data\": ...}")
 
 
+def refuse_form(content_type: str) -> None:
+    """TorchServe splits form bodies into fields and drops valueless ones, so a plain
+    `curl -d 'some text'` arrives empty or mangled: refuse it rather than guess."""
+    if content_type == FORM_TYPE:
+        raise RequestError(
+            f"body was sent as a form ({FORM_TYPE}, what `curl -d` sends by default), which "
+            "TorchServe takes apart; send it with -H 'Content-Type: text/plain' "
+            "(or application/json), or upload a file with curl -T"
+        )
+
+
 def decode_body(request: dict[str, Any], content_type: str) -> Any:
     """Body as str, or as parsed JSON (dict/list); bytes that are not UTF-8 text are refused."""
+    refuse_form(content_type)
     body = raw_body(request)
     if isinstance(body, (dict, list)):
         return body

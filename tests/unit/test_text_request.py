@@ -36,6 +36,8 @@ def test_accepted_bodies(request_, content_type, expected):
         ({"body": {"data": "x", "parameters": []}}, "application/json", "'parameters' must be"),
         ({"body": ["a", "b"]}, "application/json", "must be an object, got list"),
         ({}, "", "no body"),
+        ({}, "application/x-www-form-urlencoded", "sent as a form"),
+        ({"rock": bytearray(b"")}, "application/x-www-form-urlencoded", "Content-Type: text/plain"),
     ],
 )
 def test_rejected_bodies_name_the_problem(request_, content_type, message):
