@@ -27,11 +27,9 @@ Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 class SequenceClassificationHandler(BatchHandler):
     def load(self, model_dir: Path, context: Any) -> None:
-        config = load_handler_config(model_dir, getattr(context, "model_yaml_config", None))
-        if config.mode is not Mode.SEQUENCE_CLASSIFICATION:
-            raise ValueError(
-                f"'mode' is {config.mode.value!r}; this handler serves sequence_classification"
-            )
+        config = load_handler_config(
+            model_dir, getattr(context, "model_yaml_config", None), Mode.SEQUENCE_CLASSIFICATION
+        )
         self.config = config
         self.tokenizer = AutoTokenizer.from_pretrained(
             model_dir, do_lower_case=config.do_lower_case, local_files_only=True

@@ -23,11 +23,9 @@ logger = logging.getLogger(__name__)
 
 class TokenClassificationHandler(BatchHandler):
     def load(self, model_dir: Path, context: Any) -> None:
-        config = load_handler_config(model_dir, getattr(context, "model_yaml_config", None))
-        if config.mode is not Mode.TOKEN_CLASSIFICATION:
-            raise ValueError(
-                f"'mode' is {config.mode.value!r}; this handler serves token_classification"
-            )
+        config = load_handler_config(
+            model_dir, getattr(context, "model_yaml_config", None), Mode.TOKEN_CLASSIFICATION
+        )
         self.config = config
         self.tokenizer = AutoTokenizer.from_pretrained(
             model_dir, do_lower_case=config.do_lower_case, local_files_only=True

@@ -142,9 +142,12 @@ def merge_sources(setup: Mapping[str, Any], yaml_handler: Mapping[str, Any]) -> 
 
 
 def load_handler_config(
-    model_dir: Path, model_yaml_config: Mapping[str, Any] | None
+    model_dir: Path,
+    model_yaml_config: Mapping[str, Any] | None,
+    expected_mode: Mode | None = None,
 ) -> TransformerHandlerConfig:
-    """Read ``setup_config.json`` (if archived) and the yaml ``handler`` section, then parse."""
+    """Read ``setup_config.json`` (if archived) and the yaml ``handler`` section, then parse;
+    with ``expected_mode``, refuse a configuration written for another task's handler."""
     path = Path(model_dir) / SETUP_CONFIG
     setup = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     yaml_handler = (model_yaml_config or {}).get("handler") or {}
@@ -156,4 +159,9 @@ def load_handler_config(
             f"no handler configuration: archive {SETUP_CONFIG} or give a 'handler' section "
             "in model-config.yaml"
         )
-    return parse_handler_config(merge_sources(setup, yaml_handler))
+    config = parse_handler_config(merge_sources(setup, yaml_handler))
+    if expected_mode is not None and config.mode is not expected_mode:
+        raise ValueError(
+            f"'mode' is {config.mode.value!r}; this handler serves {expected_mode.value}"
+        )
+    return config

@@ -94,3 +94,12 @@ def test_sources_that_disagree_or_are_missing_fail(tmp_path):
     (tmp_path / "setup_config.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="setup_config.json"):
         load_handler_config(tmp_path, None)
+
+
+def test_configuration_for_another_task_is_refused(tmp_path):
+    (tmp_path / "setup_config.json").write_text(json.dumps(SEED))
+    assert SEED["mode"] == "token_classification"
+    with pytest.raises(ValueError, match="'mode' is 'token_classification'; this handler serves q"):
+        load_handler_config(tmp_path, None, Mode.QUESTION_ANSWERING)
+    config = load_handler_config(tmp_path, None, Mode.TOKEN_CLASSIFICATION)
+    assert config.mode is Mode.TOKEN_CLASSIFICATION
