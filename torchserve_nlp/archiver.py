@@ -1,8 +1,10 @@
 """Run torch-model-archiver with the handler support modules every archive needs."""
 
 import logging
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -43,5 +45,9 @@ def archive_model(
     if requirements_file is not None:
         command += ["--requirements-file", str(requirements_file)]
     logger.info("archiving %s: %s", name, " ".join(command))
-    subprocess.run(command, check=True)
+    # torch-model-archiver stages files in $TMPDIR/<model name>/ and deletes it afterwards:
+    # builds of one model name at once (tests, make -j, CI beside a developer) would clobber
+    # each other's staging, so every run gets a private TMPDIR.
+    with tempfile.TemporaryDirectory(prefix=f"archive-{name}-") as staging:
+        subprocess.run(command, check=True, env={**os.environ, "TMPDIR": staging})
     return export_path / f"{name}.mar"

@@ -1,0 +1,52 @@
+"""Archiving through torch-model-archiver."""
+
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from torchserve_nlp.archiver import HANDLER_SUPPORT_FILES, archive_model
+
+
+def build(tmp_path, index: int):
+    """One archive named 'same' whose payload differs by ``index``."""
+    source = tmp_path / f"source{index}"
+    source.mkdir()
+    weights = source / "weights.bin"
+    weights.write_bytes(bytes([index]) * 4096)
+    label = source / "label.txt"
+    label.write_text(f"build {index}")
+    mar = archive_model(
+        "same", weights, "scripted_text_classifier_handler.py", tmp_path / f"store{index}",
+        extra_files=[label],
+    )
+    return index, mar
+
+
+def test_concurrent_builds_of_one_model_name_do_not_mix(tmp_path):
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: build(tmp_path, i), range(4)))
+    for index, mar in results:
+        with zipfile.ZipFile(mar) as archive:
+            names = set(archive.namelist())
+            assert {"weights.bin", "label.txt", *HANDLER_SUPPORT_FILES} <= names
+            assert archive.read("label.txt").decode() == f"build {index}"
+            assert archive.read("weights.bin") == bytes([index]) * 4096
+
+
+def test_missing_input_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.bin does not exist"):
+        archive_model("x", tmp_path / "nothing.bin", "scripted_text_classifier_handler.py",
+                      tmp_path / "store")
+
+
+def test_another_builds_staging_folder_is_left_alone(tmp_path, monkeypatch):
+    # torch-model-archiver stages in $TMPDIR/<model name>/ and deletes whatever is there.
+    shared_tmp = tmp_path / "shared-tmp"
+    in_progress = shared_tmp / "same"
+    in_progress.mkdir(parents=True)
+    (in_progress / "other-build.bin").write_bytes(b"staged by a concurrent build")
+    monkeypatch.setenv("TMPDIR", str(shared_tmp))
+    _, mar = build(tmp_path, 7)
+    assert (in_progress / "other-build.bin").read_bytes() == b"staged by a concurrent build"
+    assert zipfile.ZipFile(mar).read("label.txt").decode() == "build 7"
