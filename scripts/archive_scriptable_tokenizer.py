@@ -12,11 +12,9 @@ build/sentiment/metrics.json \
         --config-file artifacts/scriptable_tokenizer/model-config.yaml --export-path model_store
 """
 
-import argparse
-import logging
 from pathlib import Path
 
-from torchserve_nlp.archiver import REPO_ROOT, archive_model
+from torchserve_nlp.archiver import REPO_ROOT, archive_cli, archive_model
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "scriptable_tokenizer"
 
@@ -37,12 +35,7 @@ def archive(build_dir: Path, export_path: Path, name: str = "scriptable_tokenize
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("build_dir", type=Path, help="directory with model_jit.pt, metrics.json")
-    parser.add_argument("--export-path", type=Path, default=REPO_ROOT / "model_store")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.info("wrote %s", archive(args.build_dir, args.export_path))
+    archive_cli(__doc__.split("\n")[1], "directory with model_jit.pt, metrics.json", archive)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,9 @@ The archive holds model.safetensors (serialized file), config.json, the tokenize
 setup_config.json, metrics.json and the handler with its support modules, all flat.
 """
 
-import argparse
-import logging
 from pathlib import Path
 
-from torchserve_nlp.archiver import REPO_ROOT, archive_model
+from torchserve_nlp.archiver import REPO_ROOT, archive_cli, archive_model
 
 NAME = "BERTTokenClassification"
 ARTIFACTS = REPO_ROOT / "artifacts" / "token_classification"
@@ -40,12 +38,7 @@ def archive(build_dir: Path, export_path: Path, name: str = NAME) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("build_dir", type=Path, help="output of scripts/train_token_classifier.py")
-    parser.add_argument("--export-path", type=Path, default=REPO_ROOT / "model_store")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.info("wrote %s", archive(args.build_dir, args.export_path))
+    archive_cli(__doc__.split("\n")[1], "output of scripts/train_token_classifier.py", archive)
 
 
 if __name__ == "__main__":

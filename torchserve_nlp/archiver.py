@@ -1,10 +1,12 @@
 """Run torch-model-archiver with the handler support modules every archive needs."""
 
+import argparse
 import logging
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -51,3 +53,13 @@ def archive_model(
     with tempfile.TemporaryDirectory(prefix=f"archive-{name}-") as staging:
         subprocess.run(command, check=True, env={**os.environ, "TMPDIR": staging})
     return export_path / f"{name}.mar"
+
+
+def archive_cli(description: str, build_help: str, archive: Callable[[Path, Path], Path]) -> None:
+    """Command line ``<build_dir> [--export-path DIR]`` around ``archive(build_dir, export)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("build_dir", type=Path, help=build_help)
+    parser.add_argument("--export-path", type=Path, default=REPO_ROOT / "model_store")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logger.info("wrote %s", archive(args.build_dir, args.export_path))
