@@ -6,9 +6,7 @@
 text of the batch. Labels come from ``index_to_name.json`` if archived, else from config.json.
 """
 
-import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +14,12 @@ import torch
 from batch_handler_base import BatchHandler, RequestError
 from classification_postprocess import label_probabilities, read_index_to_name, softmax
 from text_request import decode_text_request
-from transformer_config import Mode, SaveMode, load_handler_config
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformer_config import Mode, load_handler_config
+from transformer_model import check_num_labels, config_labels, load_forward, load_tokenizer
+from transformers import AutoModelForSequenceClassification
 
 logger = logging.getLogger(__name__)
 INDEX_TO_NAME = "index_to_name.json"
-MODEL_CONFIG = "config.json"
-Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class SequenceClassificationHandler(BatchHandler):
@@ -31,19 +28,15 @@ class SequenceClassificationHandler(BatchHandler):
             model_dir, getattr(context, "model_yaml_config", None), Mode.SEQUENCE_CLASSIFICATION
         )
         self.config = config
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            model_dir, do_lower_case=config.do_lower_case, local_files_only=True
+        self.tokenizer = load_tokenizer(model_dir, config, need_offsets=False)
+        self.forward = load_forward(
+            model_dir, config, AutoModelForSequenceClassification, ("logits",),
+            context.manifest["model"]["serializedFile"],
         )
-        self.tokenizer.padding_side = "right"
-        if config.save_mode is SaveMode.TORCHSCRIPT:
-            self.forward = _load_traced(model_dir, context.manifest["model"]["serializedFile"])
-        else:
-            self.forward = _load_pretrained(model_dir)
-        self.labels = _read_labels(model_dir)
-        if config.num_labels is not None and config.num_labels != len(self.labels):
-            raise ValueError(
-                f"'num_labels' is {config.num_labels}; the archive names {len(self.labels)} labels"
-            )
+        index_to_name = model_dir / INDEX_TO_NAME
+        exists = index_to_name.exists()
+        self.labels = read_index_to_name(index_to_name) if exists else config_labels(model_dir)
+        check_num_labels(config, self.labels)
 
     def decode_request(self, request: dict[str, Any], content_type: str) -> str:
         decoded = decode_text_request(request, content_type)
@@ -60,33 +53,6 @@ class SequenceClassificationHandler(BatchHandler):
             padding="longest", return_tensors="pt",
         )
         with torch.inference_mode():
-            logits = self.forward(encoded["input_ids"], encoded["attention_mask"])
+            (logits,) = self.forward(dict(encoded))
         logger.info("forward over %d texts of %d tokens", *encoded["input_ids"].shape)
         return label_probabilities(softmax(logits), self.labels)
-
-
-def _load_pretrained(model_dir: Path) -> Forward:
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, use_safetensors=True, local_files_only=True
-    ).eval()
-
-    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    return forward
-
-
-def _load_traced(model_dir: Path, serialized_file: str) -> Forward:
-    """Our own traced artifact (scripts/archive_sequence_classifier.py --torchscript)."""
-    return torch.jit.load(str(model_dir / serialized_file), map_location="cpu").eval()
-
-
-def _read_labels(model_dir: Path) -> list[str]:
-    if (model_dir / INDEX_TO_NAME).exists():
-        return read_index_to_name(model_dir / INDEX_TO_NAME)
-    if not (model_dir / MODEL_CONFIG).exists():
-        raise ValueError(f"archive {INDEX_TO_NAME} or {MODEL_CONFIG} to name the labels")
-    id2label = json.loads((model_dir / MODEL_CONFIG).read_text(encoding="utf-8")).get("id2label")
-    if not id2label:
-        raise ValueError(f"{MODEL_CONFIG} has no id2label; archive {INDEX_TO_NAME}")
-    return [id2label[str(i)] for i in range(len(id2label))]

@@ -4,8 +4,8 @@
     python scripts/archive_sequence_classifier.py build/sentiment --torchscript
 
 ``--torchscript`` also writes ``BERTSeqClassification_Torchscript.mar``: the model traced
-to ``(input_ids, attention_mask)`` → logits (model_traced.pt) with the tokenizer files and
-config.json. Both archive ``<build_dir>/pretrained`` (save_pretrained output).
+to ``(input_ids, attention_mask, token_type_ids)`` → logits (model_traced.pt) with the
+tokenizer files and config.json. Both archive ``<build_dir>/pretrained`` (save_pretrained output).
 """
 
 import argparse
@@ -18,17 +18,17 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from torchserve_nlp.archiver import REPO_ROOT, archive_model
-from torchserve_nlp.scripted_classifier import LogitsOnly
+from torchserve_nlp.tracing import trace_pretrained
 
 NAME = "BERTSeqClassification"
 TORCHSCRIPT_NAME = f"{NAME}_Torchscript"
 HANDLER = "sequence_classification_handler.py"
 ARTIFACTS = REPO_ROOT / "artifacts" / "sequence_classification"
-HANDLER_MODULES = ("transformer_config.py", "classification_postprocess.py")
+HANDLER_MODULES = (
+    "transformer_config.py", "transformer_model.py", "classification_postprocess.py"
+)
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 OPTIONAL_FILES = ("special_tokens_map.json", "vocab.txt", "index_to_name.json")
-# Two texts of different lengths: the trace must see a padded batch (a mask with zeros).
-TRACE_TEXTS = ["an example to trace", "and a second, somewhat longer example to trace"]
 
 
 def model_files(pretrained: Path) -> list[Path]:
@@ -51,18 +51,11 @@ def archive(build_dir: Path, export_path: Path) -> Path:
 
 
 def trace(pretrained: Path, out_file: Path) -> Path:
-    """Trace the eager-attention model at one padded example shape into ``out_file``."""
-    model = AutoModelForSequenceClassification.from_pretrained(
-        pretrained, attn_implementation="eager", use_safetensors=True, local_files_only=True
-    ).eval()
+    """Trace the model (checked against eager at other shapes) into ``out_file``."""
     tokenizer = AutoTokenizer.from_pretrained(pretrained, local_files_only=True)
-    example = tokenizer(TRACE_TEXTS, padding="longest", return_tensors="pt")
-    if bool(example["attention_mask"].all()):
-        raise ValueError("the trace example must be padded, or the mask is traced away")
-    with torch.inference_mode(False), torch.no_grad():
-        traced = torch.jit.trace(
-            LogitsOnly(model), (example["input_ids"], example["attention_mask"])
-        )
+    traced = trace_pretrained(
+        pretrained, AutoModelForSequenceClassification, ("logits",), tokenizer
+    )
     torch.jit.save(traced, str(out_file))
     return out_file
 

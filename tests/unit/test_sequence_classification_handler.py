@@ -9,9 +9,10 @@ import pytest
 from sequence_classification_handler import SequenceClassificationHandler
 from transformers import BertTokenizerFast
 
-from scripts.archive_sequence_classifier import TRACE_TEXTS, archive, archive_torchscript
+from scripts.archive_sequence_classifier import archive, archive_torchscript
 from tests.oracles import eager_classifier_logits
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
+from torchserve_nlp.tracing import TRACE_TEXTS
 
 LABELS = ["Negative", "Positive"]
 MAX_LENGTH = 128  # artifacts/sequence_classification/setup_config.json

