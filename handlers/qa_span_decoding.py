@@ -9,7 +9,9 @@
 * answers of equal text (case-insensitive) from different spans or windows are merged,
   summing their scores, at the position seen first.
 
-Unlike the pipeline, spans outside the context are never offered, even when a window has
+Probabilities are computed in float32, as the pipeline does, so that near-ties (an answer
+found by two overlapping windows) break the same way. Unlike the pipeline, spans outside the
+context are never offered, even when a window has
 fewer candidates than asked for (the pipeline may then return zero-score fragments).
 Pure functions over NumPy arrays, testable on hand-made logits.
 """
@@ -54,7 +56,7 @@ class Answer:
 
 def masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Softmax along the last axis over ``allowed`` entries; the others get probability 0."""
-    masked = np.where(allowed, logits.astype(np.float64), -np.inf)
+    masked = np.where(allowed, logits.astype(np.float32), np.float32(-np.inf))
     shifted = np.exp(masked - masked.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
@@ -91,7 +93,8 @@ def top_spans(
     length = index[None, :] - index[:, None]
     shape_ok = (length >= 0) & (length < max_answer_len)
     valid = shape_ok[None] & context[:, :, None] & context[:, None, :]
-    scores = np.where(valid, start[:, :, None] * end[:, None, :], -1.0).reshape(len(start), -1)
+    outer = start[:, :, None] * end[:, None, :]
+    scores = np.where(valid, outer, np.float32(-1.0)).reshape(len(start), -1)
     k = min(k, scores.shape[1])
     best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     best_scores = np.take_along_axis(scores, best, axis=1)

@@ -1,5 +1,10 @@
 """Named-entity recognition with a Transformer token classifier.
 
+``save_mode`` pretrained loads the archived ``save_pretrained`` files (safetensors);
+``save_mode`` torchscript loads the archived traced module, ``(input_ids, attention_mask,
+token_type_ids)`` → logits (as torchserve_nlp.tracing writes it). Labels come from the
+archived config.json's id2label in both modes.
+
 All windows of all requests of a batch go through one forward, padded to the longest window.
 A text longer than ``max_length`` tokens is split into windows overlapping by ``doc_stride``
 tokens; their entities are merged as the transformers pipeline merges them with ``stride``.
@@ -15,8 +20,9 @@ import torch
 from batch_handler_base import BatchHandler, RequestError
 from entity_request import EntityRequest, decode_entity_request
 from token_aggregation import TokenWindow, extract_entities, softmax
-from transformer_config import Mode, SaveMode, TransformerHandlerConfig, load_handler_config
-from transformers import AutoModelForTokenClassification, AutoTokenizer
+from transformer_config import Mode, TransformerHandlerConfig, load_handler_config
+from transformer_model import check_num_labels, config_labels, load_forward, load_tokenizer
+from transformers import AutoModelForTokenClassification
 
 logger = logging.getLogger(__name__)
 
@@ -27,26 +33,15 @@ class TokenClassificationHandler(BatchHandler):
             model_dir, getattr(context, "model_yaml_config", None), Mode.TOKEN_CLASSIFICATION
         )
         self.config = config
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            model_dir, do_lower_case=config.do_lower_case, local_files_only=True
-        )
-        if not self.tokenizer.is_fast:
-            raise ValueError(f"{model_dir} holds a slow tokenizer; archive tokenizer.json")
-        self.tokenizer.padding_side = "right"  # windows are trimmed to their longest, at the end
+        # Padded on the right: windows are trimmed to their longest, at the end.
+        self.tokenizer = load_tokenizer(model_dir, config, need_offsets=True)
         self._check_window(config)
-        if config.save_mode is not SaveMode.PRETRAINED:
-            raise ValueError(
-                f"'save_mode' {config.save_mode.value!r} is not served yet; use pretrained"
-            )
-        model = AutoModelForTokenClassification.from_pretrained(
-            model_dir, use_safetensors=True, local_files_only=True
+        self.forward = load_forward(
+            model_dir, config, AutoModelForTokenClassification, ("logits",),
+            context.manifest["model"]["serializedFile"],
         )
-        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        if config.num_labels is not None and config.num_labels != len(self.labels):
-            raise ValueError(
-                f"'num_labels' is {config.num_labels}; the model has {len(self.labels)}"
-            )
-        self.model = model.eval()
+        self.labels = config_labels(model_dir)
+        check_num_labels(config, self.labels)
         self.word_aware = bool(
             getattr(self.tokenizer.backend_tokenizer.model, "continuing_subword_prefix", None)
         )
@@ -110,7 +105,7 @@ class TokenClassificationHandler(BatchHandler):
             if name in encoded
         }
         with torch.inference_mode():
-            logits = self.model(**features).logits
+            (logits,) = self.forward(features)
         logger.info("forward over %d windows of %d tokens", *features["input_ids"].shape)
         return softmax(logits.float().numpy())
 

@@ -51,6 +51,11 @@ class TransformerHandlerConfig:
     ignore_labels: tuple[str, ...] = ("O",)
     # A request whose text needs more windows than this is refused (413), bounding a batch.
     max_windows: int = 16
+    # Question answering defaults (a request's parameters may override them), as the
+    # transformers 4.x QuestionAnsweringPipeline's.
+    top_k: int = 1
+    max_answer_len: int = 15
+    handle_impossible_answer: bool = False
 
 
 def enum_value(enum: type[E], value: Any, key: str) -> E:
@@ -105,6 +110,9 @@ _PARSERS = {
     "aggregation_strategy": lambda v, k: enum_value(AggregationStrategy, v, k),
     "ignore_labels": string_list,
     "max_windows": lambda v, k: int_value(v, k, 1),
+    "top_k": lambda v, k: int_value(v, k, 1),
+    "max_answer_len": lambda v, k: int_value(v, k, 1),
+    "handle_impossible_answer": bool_value,
 }
 
 

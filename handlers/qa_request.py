@@ -1,0 +1,101 @@
+"""Wire format of an extractive-QA request: question, context and validated parameters.
+
+Accepted JSON bodies (sent as application/json, or as a raw body such as ``curl -T file``):
+``{"question": "...", "context": "..."}`` (the seed's), optionally with ``"parameters"``, and
+``{"inputs": {"question": "...", "context": "..."}, "parameters": {...}}`` (the Hugging Face
+inference API's; ``"data"`` works as well as ``"inputs"``).
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from batch_handler_base import RequestError
+from qa_span_decoding import Answer, AnswerOptions
+from text_request import decode_body, require_text
+from transformer_config import TransformerHandlerConfig, bool_value, int_value
+
+PARAMETERS = ("top_k", "max_answer_len", "handle_impossible_answer", "align_to_words")
+MAX_TOP_K = 20
+EXAMPLE = '{"question": "...", "context": "..."}'
+
+
+@dataclass(frozen=True)
+class QARequest:
+    question: str
+    context: str
+    options: AnswerOptions
+
+
+def decode_qa_request(
+    request: dict[str, Any], content_type: str, defaults: TransformerHandlerConfig
+) -> QARequest:
+    body = _json_object(decode_body(request, content_type))
+    payload = body
+    for key in ("inputs", "data"):
+        if key in body:
+            payload = body[key]
+            if not isinstance(payload, dict):
+                raise RequestError(
+                    f"'{key}' must be an object like {EXAMPLE}, got {type(payload).__name__}"
+                )
+            break
+    missing = [key for key in ("question", "context") if key not in payload]
+    if missing:
+        raise RequestError(
+            f"missing {missing[0]!r}: send JSON {EXAMPLE}; got keys {sorted(payload)}"
+        )
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise RequestError(f"'parameters' must be an object, got {type(parameters).__name__}")
+    return QARequest(
+        question=require_text(payload["question"], "question"),
+        context=require_text(payload["context"], "context"),
+        options=answer_options(parameters, defaults),
+    )
+
+
+def _json_object(body: Any) -> dict[str, Any]:
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except json.JSONDecodeError as error:
+            raise RequestError(
+                f"a question is sent as JSON {EXAMPLE}; the body is not JSON ({error})"
+            ) from None
+    if not isinstance(body, dict):
+        raise RequestError(f"JSON body must be an object like {EXAMPLE}, got {type(body).__name__}")
+    return body
+
+
+def answer_options(parameters: dict[str, Any], defaults: TransformerHandlerConfig) -> AnswerOptions:
+    """Per-request decoding options over the archive's defaults; a bad one is a 400."""
+    unknown = sorted(set(parameters) - set(PARAMETERS))
+    if unknown:
+        raise RequestError(f"unknown parameter {unknown[0]!r}; known: {list(PARAMETERS)}")
+    try:
+        top_k = int_value(parameters.get("top_k", defaults.top_k), "top_k", 1)
+        max_answer_len = int_value(
+            parameters.get("max_answer_len", defaults.max_answer_len), "max_answer_len", 1
+        )
+        impossible = bool_value(
+            parameters.get("handle_impossible_answer", defaults.handle_impossible_answer),
+            "handle_impossible_answer",
+        )
+        align = bool_value(parameters.get("align_to_words", True), "align_to_words")
+    except ValueError as error:
+        raise RequestError(f"invalid parameter: {error}") from None
+    if top_k > MAX_TOP_K:
+        raise RequestError(f"'top_k' must be at most {MAX_TOP_K}, got {top_k}")
+    if max_answer_len > defaults.max_length:
+        raise RequestError(
+            f"'max_answer_len' must be at most the window length {defaults.max_length}, "
+            f"got {max_answer_len}"
+        )
+    return AnswerOptions(top_k, max_answer_len, impossible, align)
+
+
+def encode_answers(answers: list[Answer], top_k: int) -> dict[str, Any] | list[dict[str, Any]]:
+    """One answer object for ``top_k`` 1 (the pipeline's default shape), else a list."""
+    rows = [answer.to_json() for answer in answers]
+    return rows[0] if top_k == 1 and rows else rows

@@ -1,0 +1,219 @@
+"""The traced token-classification archive answers what the pretrained one does.
+
+Both archives are built by scripts/archive_token_classifier.py from a tiny seeded BERT token
+classifier and run in-process through TorchServe's own loader (LocalArchive).
+"""
+
+import json
+import logging
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+from scripts.archive_token_classifier import TRACED_FILE, archive, archive_torchscript
+from torchserve_nlp.local_archive import LocalArchive, LocalRequest
+from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.tracing import TRACE_TEXTS
+
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+STRATEGIES = ["none", "simple", "first", "average", "max"]
+MODES = ("pretrained", "torchscript")
+MAX_LENGTH = 128  # artifacts/token_classification/setup_config*.json
+LONG_TEXT = " ".join(
+    [
+        "Yesterday Giannis Antetokounmpo visited Thessaloniki and Constantinople.",
+        "Later, representatives of Hewlett-Packard and Volkswagen met in Düsseldorf.",
+        "The Rijksmuseum in Amsterdam lent Vermeer paintings to Kunsthistorisches Wien.",
+        "Finally, Ngozi Okonjo-Iweala spoke at the WTO headquarters in Geneva.",
+    ]
+    * 5
+)
+TEXTS = [
+    "Satya Nadella flew from Reykjavik to Kathmandu with Volkswagen engineers.",
+    "hi",
+    LONG_TEXT,
+    "Café naïve résumé in Zürich 中文 😀 with Schwarzenegger and Kubernetes.",
+    "@elonmusk Microsoft's #AI folks met Tsitsipas at Wimbledon!",
+]
+ALONE = TEXTS[3]  # a batch of one request, one window
+FORWARD_LOGGER = "token_classification_handler"
+
+
+def save_tiny_ner(out: Path) -> Path:
+    """A seeded 2-layer BERT token classifier on the real uncased vocabulary, saved flat as
+    the training script saves one (weights, config.json, tokenizer files, metrics.json); its
+    classifier is scaled so labels are confident and varied."""
+    torch.manual_seed(0)
+    tokenizer = BertTokenizerFast(vocab=str(minilm_dir() / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=4, intermediate_size=64, max_position_embeddings=MAX_LENGTH,
+        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    model = BertForTokenClassification(config).eval()
+    with torch.no_grad():
+        model.classifier.weight.mul_(40.0)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "metrics.json").write_text(json.dumps({"span_f1": 0.0}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory) -> Path:
+    return save_tiny_ner(tmp_path_factory.mktemp("tiny_ner"))
+
+
+@pytest.fixture(scope="module")
+def stores(build_dir, tmp_path_factory) -> dict[str, Path]:
+    store = tmp_path_factory.mktemp("store")
+    return {
+        "pretrained": archive(build_dir, store),
+        "torchscript": archive_torchscript(build_dir, store),
+    }
+
+
+class ForwardShapes(logging.Handler):
+    """Collects the handler's "forward over N windows of W tokens" log lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("forward over"):
+            self.messages.append(message)
+
+
+@contextmanager
+def forward_shapes() -> Iterator[ForwardShapes]:
+    logger = logging.getLogger(FORWARD_LOGGER)
+    collector, level = ForwardShapes(), logger.level
+    logger.addHandler(collector)
+    logger.setLevel(logging.INFO)
+    try:
+        yield collector
+    finally:
+        logger.removeHandler(collector)
+        logger.setLevel(level)
+
+
+def request(text: str, strategy: str) -> LocalRequest:
+    return LocalRequest({"inputs": text, "parameters": {"aggregation_strategy": strategy}})
+
+
+def payloads(archive_: LocalArchive, requests: list[LocalRequest]) -> list:
+    responses = archive_.handle(requests)
+    assert [r.status for r in responses] == [200] * len(requests), responses
+    return [r.payload for r in responses]
+
+
+@pytest.fixture(scope="module")
+def served(stores, tmp_path_factory) -> dict[str, dict]:
+    """Per mode: per strategy the batch of TEXTS and ALONE as a batch of one, and the
+    forward shapes logged meanwhile. Each archive is opened once, then closed."""
+    results = {}
+    for mode, mar in stores.items():
+        with forward_shapes() as shapes, LocalArchive.open(
+            mar, tmp_path_factory.mktemp(mode), batch_size=len(TEXTS)
+        ) as opened:
+            batches = {s: payloads(opened, [request(t, s) for t in TEXTS]) for s in STRATEGIES}
+            alone = {s: payloads(opened, [request(ALONE, s)])[0] for s in STRATEGIES}
+        results[mode] = {"batches": batches, "alone": alone, "forwards": shapes.messages}
+    return results
+
+
+def assert_same_entities(got: list[dict], expected: list[dict]) -> None:
+    assert len(got) == len(expected), (got, expected)
+    for g, e in zip(got, expected, strict=True):
+        assert {k: v for k, v in g.items() if k != "score"} == {
+            k: v for k, v in e.items() if k != "score"
+        }, (g, e)
+        assert abs(g["score"] - e["score"]) <= 1e-4, (g, e)
+
+
+def windows_of(text: str, build_dir: Path) -> int:
+    tokenizer = BertTokenizerFast.from_pretrained(build_dir)
+    encoded = tokenizer(
+        text, truncation=True, max_length=MAX_LENGTH, stride=32, return_overflowing_tokens=True
+    )
+    return len(encoded["input_ids"])
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_torchscript_archive_gives_the_pretrained_entities(served, strategy):
+    for batch_or_alone in ("batches", "alone"):
+        got = served["torchscript"][batch_or_alone][strategy]
+        want = served["pretrained"][batch_or_alone][strategy]
+        if batch_or_alone == "alone":
+            got, want = [got], [want]
+        for text_got, text_want in zip(got, want, strict=True):
+            assert_same_entities(text_got, text_want)
+
+
+def test_the_comparison_covers_entities_windows_and_untraced_shapes(served, build_dir):
+    """Guards the parity test: there are entities, strategies disagree, the long text needs
+    several windows whose entities reach its end, and no forward has the traced shape."""
+    pretrained = served["pretrained"]["batches"]
+    assert all(pretrained["simple"][i] for i in (0, 2, 3, 4))
+    assert len({json.dumps(pretrained[s]) for s in STRATEGIES}) >= 4
+    windows = windows_of(LONG_TEXT, build_dir)
+    assert windows >= 3
+    assert pretrained["simple"][2][-1]["end"] > len(LONG_TEXT) - 20  # nothing truncated
+    assert served["pretrained"]["alone"]["none"] == pretrained["none"][3]
+    trace_shape = tuple(BertTokenizerFast.from_pretrained(build_dir)(
+        TRACE_TEXTS, padding="longest", return_tensors="pt"
+    )["input_ids"].shape)
+    batch_windows = len(TEXTS) - 1 + windows
+    for mode in MODES:
+        forwards = served[mode]["forwards"]
+        assert len(forwards) == 2 * len(STRATEGIES), forwards
+        assert set(forwards[: len(STRATEGIES)]) == {
+            f"forward over {batch_windows} windows of {MAX_LENGTH} tokens"
+        }
+        assert all(f.startswith("forward over 1 windows of ") for f in forwards[len(STRATEGIES):])
+        assert all(f"over {trace_shape[0]} windows of {trace_shape[1]} " not in f for f in forwards)
+
+
+def test_torchscript_archive_holds_the_trace_not_the_weights(stores):
+    with zipfile.ZipFile(stores["torchscript"]) as mar:
+        names = set(mar.namelist())
+        setup = json.loads(mar.read("setup_config.json"))
+        manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))
+    assert TRACED_FILE in names and "model.safetensors" not in names
+    assert {"config.json", "tokenizer.json", "metrics.json", "transformer_model.py"} <= names
+    assert setup["save_mode"] == "torchscript"
+    assert manifest["model"]["serializedFile"] == TRACED_FILE
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["one"],
+        TEXTS[:3],
+        [LONG_TEXT[: 40 * (i + 1)] for i in range(8)],
+        [LONG_TEXT, LONG_TEXT[::-1]],
+    ],
+    ids=["1x3", "3xlong", "8xvaried", "2xmax_length"],
+)
+def test_archived_trace_equals_eager_logits(stores, build_dir, tmp_path, texts):
+    with zipfile.ZipFile(stores["torchscript"]) as mar:
+        mar.extract(TRACED_FILE, tmp_path)
+    traced = torch.jit.load(str(tmp_path / TRACED_FILE), map_location="cpu").eval()
+    eager = BertForTokenClassification.from_pretrained(build_dir).eval()
+    tokenizer = BertTokenizerFast.from_pretrained(build_dir)
+    encoded = tokenizer(
+        texts, truncation=True, max_length=MAX_LENGTH, padding="longest", return_tensors="pt"
+    )
+    with torch.inference_mode():
+        want = eager(**encoded).logits
+        got = traced(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
+    assert got.shape == want.shape == (len(texts), encoded["input_ids"].shape[1], len(LABELS))
+    assert float((got - want).abs().max()) <= 1e-4
+    assert float(want.std()) > 1.0  # the scaled classifier gives logits worth comparing
