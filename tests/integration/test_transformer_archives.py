@@ -1,0 +1,135 @@
+"""Issue 3: one real TorchServe serving the four Transformer archives (and the traced QA one).
+
+Sequence classification and NER come from quick-trained models, QA from the planted model
+of tests/qa_models.py, whose answers are known.
+"""
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from scripts import archive_question_answering as qa_archive
+from scripts import archive_sequence_classifier as seq_archive
+from scripts import archive_token_classifier as ner_archive
+from tests.qa_models import END_WORD, START_WORD, planted_qa_model
+from tests.torchserve_process import REPO_ROOT, torchserve
+
+pytestmark = pytest.mark.integration
+QA = qa_archive.NAME
+QA_TRACED = f"{QA}_Torchscript"
+MODELS = {
+    seq_archive.NAME: "sequence_classification",
+    seq_archive.TORCHSCRIPT_NAME: "sequence_classification",
+    QA: "question_answering",
+    QA_TRACED: "question_answering",
+    ner_archive.NAME: "token_classification",
+}
+ANSWER = f"{START_WORD} crossing {END_WORD}"
+FILLER = "Nobody on the committee agreed about the roads, the budget or the library. "
+
+
+def context_with_answer(position: int) -> str:
+    return FILLER * position + f"At noon a {ANSWER} walked past the café. " + FILLER * 2
+
+
+@pytest.fixture(scope="module")
+def server(quick_sentiment_dir, quick_ner_dir, tmp_path_factory):
+    store = tmp_path_factory.mktemp("model_store")
+    seq_archive.archive(quick_sentiment_dir, store)
+    seq_archive.archive_torchscript(quick_sentiment_dir, store)
+    ner_archive.archive(quick_ner_dir, store)
+    planted = planted_qa_model(tmp_path_factory.mktemp("planted"), max_length=48, doc_stride=16)
+    setup = planted / "setup_config.json"
+    qa_archive.archive(planted, store, setup_config=setup)
+    qa_archive.archive_torchscript(planted, store, setup_config=setup, name=QA_TRACED)
+    models = [f"{name}={name}.mar" for name in MODELS]
+    with torchserve(store, models, tmp_path_factory.mktemp("ts")) as running:
+        yield running
+
+
+def test_every_archive_answers_its_sample_file_put_as_curl_dash_t_does(server):
+    for name, task in MODELS.items():
+        sample = (REPO_ROOT / "artifacts" / task / "sample_text.txt").read_bytes()
+        response = requests.put(f"{server.inference_url}/predictions/{name}", data=sample,
+                                timeout=60)
+        assert response.status_code == 200, (name, response.text)
+        body = response.json()
+        if task == "question_answering":
+            context = json.loads(sample)["context"]
+            assert set(body) == {"answer", "score", "start", "end"}
+            assert context[body["start"] : body["end"]] == body["answer"]
+        elif task == "sequence_classification":
+            assert set(body) == {"Negative", "Positive"}
+            assert sum(body.values()) == pytest.approx(1.0)
+        else:
+            assert isinstance(body, list)
+
+
+def test_concurrent_questions_batch_and_find_answers_in_any_window(server):
+    bodies = [
+        {"question": "What walked past?", "context": context_with_answer(i % 5)}
+        for i in range(16)
+    ]
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        responses = list(pool.map(lambda b: server.predict(QA, json=b), bodies))
+    for body, response in zip(bodies, responses, strict=True):
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        start = body["context"].index(ANSWER)
+        assert (answer["answer"], answer["start"], answer["end"]) == (
+            ANSWER, start, start + len(ANSWER)
+        )
+    model_log = (server.log_dir / "model_log.log").read_text(errors="replace")
+    windows = [int(n) for n in re.findall(r"forward over (\d+) windows", model_log)]
+    assert max(windows) > 5  # several questions (of several windows each) in one forward
+
+
+def test_traced_archive_gives_the_pretrained_archives_answers(server):
+    bodies = [
+        {"question": "What walked past?", "context": context_with_answer(3),
+         "parameters": {"top_k": 3}},
+        {"question": "What?", "context": FILLER * 3,
+         "parameters": {"top_k": 2, "handle_impossible_answer": True}},
+        {"question": "Where?", "context": "Café naïve résumé in Zürich 中文 😀, a zebra."},
+    ]
+    for body in bodies:
+        pretrained = server.predict(QA, json=body).json()
+        traced = server.predict(QA_TRACED, json=body).json()
+        pretrained = pretrained if isinstance(pretrained, list) else [pretrained]
+        traced = traced if isinstance(traced, list) else [traced]
+        assert [(a["answer"], a["start"], a["end"]) for a in traced] == [
+            (a["answer"], a["start"], a["end"]) for a in pretrained
+        ]
+        for a, b in zip(traced, pretrained, strict=True):
+            assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+
+
+def test_mixed_batch_bad_questions_get_400_alone(server):
+    good = {"question": "What walked past?", "context": context_with_answer(1)}
+    bad = [
+        b"not json at all",
+        {"context": "no question here"},
+        {"question": "Who?", "context": ""},
+        {"question": "Who?", "context": "x", "parameters": {"top_k": "many"}},
+    ]
+    requests_to_send = [good, *bad, good, good, good]
+
+    def send(body):
+        if isinstance(body, bytes):
+            return requests.put(f"{server.inference_url}/predictions/{QA}", data=body, timeout=60)
+        return server.predict(QA, json=body)
+
+    with ThreadPoolExecutor(max_workers=len(requests_to_send)) as pool:
+        responses = list(pool.map(send, requests_to_send))
+    statuses = [r.status_code for r in responses]
+    assert statuses == [200, 400, 400, 400, 400, 200, 200, 200], [r.text for r in responses]
+    for response in responses[1:5]:
+        assert response.json()["code"] == 400 and response.json()["message"]
+    assert all(r.json()["answer"] == ANSWER for i, r in enumerate(responses) if statuses[i] == 200)
+    model_log = (server.log_dir / "model_log.log").read_text(errors="replace")
+    batches = re.findall(r"batch of (\d+) requests, (\d+) rejected", model_log)
+    mixed = [(int(n), int(r)) for n, r in batches if 0 < int(r) < int(n)]
+    assert mixed, "no batch held both good and bad requests"
