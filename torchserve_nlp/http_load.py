@@ -36,6 +36,7 @@ def post_texts(
     max_seconds: float,
     timeout_s: float,
     description: str = "HTTP",
+    content_type: str = TEXT_CONTENT_TYPE,
 ) -> HttpRun:
     """POST each text once; no request starts after ``max_seconds``, so the run ends within
     ``max_seconds + timeout_s``."""
@@ -52,7 +53,7 @@ def post_texts(
                     index = next(indices)
                 if index >= len(texts):
                     return
-                outcome = post_one(session, url, texts[index], timeout_s)
+                outcome = post_one(session, url, texts[index], timeout_s, content_type)
                 with lock:
                     outcomes.append(outcome)
                     progress.update()
@@ -65,11 +66,14 @@ def post_texts(
     return HttpRun(outcomes, elapsed, stopped_by_deadline=len(outcomes) < len(texts))
 
 
-def post_one(session: requests.Session, url: str, text: str, timeout_s: float) -> HttpOutcome:
+def post_one(
+    session: requests.Session, url: str, text: str, timeout_s: float,
+    content_type: str = TEXT_CONTENT_TYPE,
+) -> HttpOutcome:
     start = time.perf_counter()
     try:
         response = session.post(
-            url, data=text.encode("utf-8"), headers={"Content-Type": TEXT_CONTENT_TYPE},
+            url, data=text.encode("utf-8"), headers={"Content-Type": content_type},
             timeout=timeout_s,
         )
         response.content  # noqa: B018 - the latency includes reading the whole body
