@@ -17,7 +17,7 @@ from batch_handler_base import BatchHandler, RequestError
 from qa_request import QARequest, decode_qa_request, encode_answers
 from qa_span_decoding import Answer, QAWindow, extract_answers
 from transformer_config import Mode, load_handler_config
-from transformer_model import load_forward, load_tokenizer
+from transformer_model import load_forward, load_tokenizer, too_many_windows, window_counts
 from transformers import AutoModelForQuestionAnswering
 
 logger = logging.getLogger(__name__)
@@ -67,13 +67,12 @@ class QuestionAnsweringHandler(BatchHandler):
             return_tensors="np",
         )
         owner = encoded["overflow_to_sample_mapping"]
-        counts = np.bincount(owner, minlength=len(ready))
-        keep = counts[owner] <= self.config.max_windows
+        counts, keep = window_counts(owner, len(ready), self.config.max_windows)
         start_logits, end_logits = self._logits(encoded, keep)
         rows = np.flatnonzero(keep)
         for position, index in enumerate(ready):
             if counts[position] > self.config.max_windows:
-                results[index] = self._too_long(int(counts[position]))
+                results[index] = too_many_windows(int(counts[position]), self.config, "context")
                 continue
             item = inputs[index]
             windows = [
@@ -123,11 +122,4 @@ class QuestionAnsweringHandler(BatchHandler):
             context=np.array([s == 1 for s in sequence_ids]),
             offsets=encoded["offset_mapping"][row, :width],
             word_ids=encoded.word_ids(int(row))[:width],
-        )
-
-    def _too_long(self, windows: int) -> RequestError:
-        return RequestError(
-            f"context needs {windows} windows of 'max_length' {self.config.max_length} tokens; "
-            f"at most {self.config.max_windows} are served per request",
-            status=413,
         )

@@ -21,7 +21,14 @@ from batch_handler_base import BatchHandler, RequestError
 from entity_request import EntityRequest, decode_entity_request
 from token_aggregation import TokenWindow, extract_entities, softmax
 from transformer_config import Mode, TransformerHandlerConfig, load_handler_config
-from transformer_model import check_num_labels, config_labels, load_forward, load_tokenizer
+from transformer_model import (
+    check_num_labels,
+    config_labels,
+    load_forward,
+    load_tokenizer,
+    too_many_windows,
+    window_counts,
+)
 from transformers import AutoModelForTokenClassification
 
 logger = logging.getLogger(__name__)
@@ -70,8 +77,7 @@ class TokenClassificationHandler(BatchHandler):
             return_tensors="np",
         )
         owner = encoded["overflow_to_sample_mapping"]
-        counts = np.bincount(owner, minlength=len(inputs))
-        keep = counts[owner] <= self.config.max_windows
+        counts, keep = window_counts(owner, len(inputs), self.config.max_windows)
         probabilities = self._probabilities(encoded, keep)
         step = self.config.max_length - self.tokenizer.num_special_tokens_to_add()
         step -= self.config.doc_stride
@@ -79,7 +85,7 @@ class TokenClassificationHandler(BatchHandler):
         results: list[list[dict[str, Any]] | RequestError] = []
         for idx, item in enumerate(inputs):
             if counts[idx] > self.config.max_windows:
-                results.append(self._too_long(counts[idx]))
+                results.append(too_many_windows(int(counts[idx]), self.config, "text"))
                 continue
             windows = [
                 self._window(encoded, row, probabilities[np.searchsorted(rows, row)], n * step)
@@ -119,11 +125,4 @@ class TokenClassificationHandler(BatchHandler):
             special=encoded["special_tokens_mask"][row, :width].astype(bool),
             unknown=ids == self.tokenizer.unk_token_id,
             index_offset=offset,
-        )
-
-    def _too_long(self, windows: int) -> RequestError:
-        return RequestError(
-            f"text needs {windows} windows of 'max_length' {self.config.max_length} tokens; "
-            f"at most {self.config.max_windows} are served per request",
-            status=413,
         )

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from batch_handler_base import RequestError
 from transformer_config import SaveMode, TransformerHandlerConfig
 from transformers import AutoTokenizer
 
@@ -90,3 +92,18 @@ def check_num_labels(config: TransformerHandlerConfig, labels: Sequence[str]) ->
         raise ValueError(
             f"'num_labels' is {config.num_labels}; the archive names {len(labels)} labels"
         )
+
+
+def window_counts(owner: np.ndarray, requests: int, max_windows: int) -> tuple[np.ndarray, ...]:
+    """From the tokenizer's ``overflow_to_sample_mapping``: windows per request, and per
+    window whether its request is served (needs at most ``max_windows``)."""
+    counts = np.bincount(owner, minlength=requests)
+    return counts, counts[owner] <= max_windows
+
+
+def too_many_windows(windows: int, config: TransformerHandlerConfig, what: str) -> RequestError:
+    return RequestError(
+        f"{what} needs {windows} windows of 'max_length' {config.max_length} tokens; "
+        f"at most {config.max_windows} are served per request",
+        status=413,
+    )

@@ -121,4 +121,5 @@ def save(model, tokenizer, config: TrainingConfig, metrics: dict) -> None:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     model.save_pretrained(out / "pretrained", safe_serialization=True)
     tokenizer.save_pretrained(out / "pretrained")
+    shutil.copy(out / "metrics.json", out / "pretrained" / "metrics.json")  # archived with it
     logger.info("saved model and metrics to %s", out)

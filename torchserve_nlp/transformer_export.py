@@ -18,9 +18,6 @@ from typing import Any
 
 import torch
 from transformers import (
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
     AutoTokenizer,
 )
 
@@ -28,6 +25,7 @@ from torchserve_nlp.archiver import HANDLER_SUPPORT_FILES, HANDLERS, REPO_ROOT
 from torchserve_nlp.handler_modules import load_handler_module
 from torchserve_nlp.model_source import CONFIG_FILE, weights_file
 from torchserve_nlp.tracing import trace_pretrained
+from torchserve_nlp.transformer_archives import TASKS, TransformerTask
 
 logger = logging.getLogger(__name__)
 
@@ -35,40 +33,7 @@ SETUP_CONFIG = "setup_config.json"
 TRACED_FILE = "traced_model.pt"
 PRETRAINED = "pretrained"
 TORCHSCRIPT = "torchscript"
-# Modules every Transformer handler imports beside HANDLER_SUPPORT_FILES.
-TRANSFORMER_MODULES = ("transformer_config.py", "transformer_model.py")
 DEFAULT_EXPORT_PATH = REPO_ROOT / "model_store"
-
-
-@dataclass(frozen=True)
-class Task:
-    auto_class: Any
-    outputs: tuple[str, ...]
-    handler: str
-    modules: tuple[str, ...]
-    archive_name: str
-    train_script: str
-    # Whether the handler names outputs from config.json's id2label.
-    labelled: bool = True
-
-
-TASKS = {
-    "sequence_classification": Task(
-        AutoModelForSequenceClassification, ("logits",),
-        "sequence_classification_handler.py", ("classification_postprocess.py",),
-        "BERTSeqClassification", "scripts/train_sentiment.py",
-    ),
-    "question_answering": Task(
-        AutoModelForQuestionAnswering, ("start_logits", "end_logits"),
-        "question_answering_handler.py", ("qa_request.py", "qa_span_decoding.py"),
-        "BERTQuestionAnswering", "scripts/train_question_answering.py", labelled=False,
-    ),
-    "token_classification": Task(
-        AutoModelForTokenClassification, ("logits",),
-        "token_classification_handler.py", ("token_aggregation.py", "entity_request.py"),
-        "BERTTokenClassification", "scripts/train_token_classifier.py",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -82,7 +47,7 @@ class DownloadOptions:
     num_labels: int | None
 
     @property
-    def task(self) -> Task:
+    def task(self) -> TransformerTask:
         return TASKS[self.mode]
 
 
@@ -232,11 +197,6 @@ def copy_setup_config(setup_config: Path, out: Path) -> Path:
     return target
 
 
-def handler_modules(task: Task) -> list[Path]:
-    """The task's handler modules beyond HANDLER_SUPPORT_FILES (which archive_model adds)."""
-    return [HANDLERS / name for name in (*TRANSFORMER_MODULES, *task.modules)]
-
-
 def display_path(path: Path, cwd: Path) -> str:
     """``path`` relative to ``cwd`` when inside it, else absolute."""
     path = Path(path).resolve()
@@ -254,7 +214,7 @@ def archiver_command(
     suffix = "_Torchscript" if options.save_mode == TORCHSCRIPT else ""
     extras = [
         *(HANDLERS / name for name in HANDLER_SUPPORT_FILES),
-        *handler_modules(task),
+        *task.handler_modules(),
         *export.model_files,
         export.setup_config,
     ]

@@ -26,7 +26,6 @@ from torchserve_nlp.tracing import features
 from torchserve_nlp.transformer_export import (
     Export,
     archiver_command,
-    handler_modules,
     load_model,
     read_setup_config,
 )
@@ -265,7 +264,7 @@ def test_download_archive_and_serve(downloads, tmp_path):
     pretrained_mar = archive_model(
         "downloaded", downloads.pretrained / "model.safetensors",
         "sequence_classification_handler.py", tmp_path / "store",
-        extra_files=[*handler_modules(options.task), *model_files],
+        extra_files=[*options.task.handler_modules(), *model_files],
     )
     command = logged_command(downloads.torchscript_log)
     command[0] = str(Path(sys.executable).with_name("torch-model-archiver"))

@@ -8,6 +8,7 @@ import torch
 from token_classification_handler import TokenClassificationHandler
 from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast, pipeline
 
+from tests.fake_context import FakeContext
 from torchserve_nlp.offline_assets import minilm_dir
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -28,25 +29,6 @@ LONG_TEXT = " ".join(
         "Finally, Ngozi Okonjo-Iweala spoke at the WTO headquarters in Geneva.",
     ]
 )
-
-
-class FakeContext:
-    """What TorchServe hands a handler: model dir, manifest, yaml config, response status."""
-
-    def __init__(self, model_dir: Path, yaml_config: dict | None = None) -> None:
-        self.system_properties = {"model_dir": str(model_dir)}
-        self.manifest = {"model": {"serializedFile": "model.safetensors"}}
-        self.model_yaml_config = yaml_config or {}
-        self.statuses: dict[int, int] = {}
-
-    def set_response_status(self, code: int, phrase: str, idx: int) -> None:
-        self.statuses[idx] = code
-
-    def set_response_content_type(self, idx: int, value: str) -> None:
-        pass
-
-    def get_all_request_header(self, idx: int) -> dict:
-        return {}
 
 
 @pytest.fixture(scope="module")

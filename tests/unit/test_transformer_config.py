@@ -39,9 +39,11 @@ def test_every_field_is_a_key():
     full = {
         **SEED, "doc_stride": 16, "aggregation_strategy": "MAX", "ignore_labels": ["O", "MISC"],
         "max_windows": 4, "do_lower_case": "false", "save_mode": "torchscript",
+        "top_k": 3, "max_answer_len": "30", "handle_impossible_answer": "true",
     }
     config = parse_handler_config(full)
     assert {f.name for f in fields(config)} == set(full)
+    assert (config.top_k, config.max_answer_len, config.handle_impossible_answer) == (3, 30, True)
     assert config.aggregation_strategy is AggregationStrategy.MAX
     assert config.save_mode is SaveMode.TORCHSCRIPT
     assert config.do_lower_case is False
