@@ -14,7 +14,7 @@ DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text
 	$(STORE)/BERTTokenClassification.mar $(STORE)/BERTSeqClassification.mar \
 	$(STORE)/BERTSeqClassification_Torchscript.mar $(STORE)/BERTQuestionAnswering.mar
 
-.PHONY: serve test archives stop bench lint java venv
+.PHONY: serve test archives stop bench lint java chromium venv
 
 venv: $(INSTALLED)
 
@@ -29,6 +29,12 @@ java:
 	@command -v java >/dev/null 2>&1 || { \
 		echo "java not found: installing OpenJDK 17 (TorchServe's frontend needs it)"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
+# Headless Chromium renders scripts/explain_html.py's page in tests/integration.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "chromium not found: installing it (the HTML explanation test renders with it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 archives: $(DEFAULT_ARCHIVES)
 
@@ -70,7 +76,7 @@ serve: archives java
 stop:
 	-$(BIN)/torchserve --stop
 
-test: $(INSTALLED) java
+test: $(INSTALLED) java chromium
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)

@@ -5,7 +5,10 @@ It owns TorchServe's ``handle`` orchestration: decode each request, run one batc
 decode (or whose prediction fails on its own) gets a JSON error with a 4xx/5xx status for
 that request alone; the rest of the batch is answered normally.
 
-Subclasses implement ``load``, ``decode_request``, ``predict`` and ``encode_response``.
+Subclasses implement ``load``, ``decode_request``, ``predict`` and ``encode_response``; those
+that explain also ``mark_for_explanation`` and ``explain_batch`` (not ``explain``: TorchServe's
+BaseHandler uses that name for a flag). An explained request answers
+``{"prediction": <its usual response>, "explanation": ...}``.
 """
 
 import logging
@@ -52,23 +55,31 @@ class BatchHandler(BaseHandler):
         for idx, request in enumerate(data):
             try:
                 content_type = request_content_type(context, idx)
-                accepted.append((idx, self.decode_request(request, content_type)))
+                item = self.decode_request(request, content_type)
+                if explanation_endpoint(context, idx):
+                    item = self.mark_for_explanation(item)
+                accepted.append((idx, item))
             except RequestError as error:
                 results[idx] = _reject(context, idx, error)
         logger.info("batch of %d requests, %d rejected", len(data), len(data) - len(accepted))
         if accepted:
-            outputs = self.predict([item for _, item in accepted])
-            for (idx, _), output in zip(accepted, outputs, strict=True):
-                results[idx] = self._encode_one(context, idx, output)
+            items = [item for _, item in accepted]
+            outputs = self.predict(items)
+            explanations = self.explain_batch(items, outputs)
+            for (idx, _), output, explanation in zip(accepted, outputs, explanations, strict=True):
+                results[idx] = self._encode_one(context, idx, output, explanation)
         return results
 
-    def _encode_one(self, context: Any, idx: int, output: Any) -> Any:
-        if isinstance(output, RequestError):
-            return _reject(context, idx, output)
+    def _encode_one(self, context: Any, idx: int, output: Any, explanation: Any) -> Any:
+        for outcome in (output, explanation):
+            if isinstance(outcome, RequestError):
+                return _reject(context, idx, outcome)
         try:
             encoded = self.encode_response(output)
         except RequestError as error:
             return _reject(context, idx, error)
+        if explanation is not None:
+            encoded = {"prediction": encoded, "explanation": explanation}
         context.set_response_content_type(idx, "application/json")
         return encoded
 
@@ -87,12 +98,28 @@ class BatchHandler(BaseHandler):
         """Turn one prediction into a JSON-serialisable response."""
         return output
 
+    def mark_for_explanation(self, item: Any) -> Any:
+        """``item`` (decoded) as asked to be explained, by /explanations; handlers that
+        explain override this."""
+        raise RequestError(
+            f"{type(self).__name__} gives no explanations; send the request to /predictions"
+        )
+
+    def explain_batch(self, items: list[Any], outputs: list[Any]) -> list[Any]:
+        """Per item: None (no explanation asked), an explanation, or a RequestError."""
+        return [None] * len(items)
+
 
 def _reject(context: Any, idx: int, error: RequestError) -> dict[str, Any]:
     logger.info("request %d rejected (%d): %s", idx, error.status, error.message)
     context.set_response_status(error.status, error.message, idx)
     context.set_response_content_type(idx, "application/json")
     return error.to_json()
+
+
+def explanation_endpoint(context: Any, idx: int) -> bool:
+    """TorchServe marks each request sent to /explanations/<model> with this header."""
+    return context.get_request_header(idx, "explain") == "True"
 
 
 def request_content_type(context: Any, idx: int) -> str:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch_handler_base import RequestError
+from explain_request import ExplainOptions
 from text_request import decode_text_request
 from transformer_config import (
     AggregationStrategy,
@@ -20,6 +21,7 @@ class EntityRequest:
     text: str
     strategy: AggregationStrategy
     ignore_labels: tuple[str, ...]
+    explain: ExplainOptions | None = None
 
 
 def decode_entity_request(
@@ -42,4 +44,4 @@ def decode_entity_request(
         )
     except ValueError as error:
         raise RequestError(f"invalid parameter: {error}") from None
-    return EntityRequest(text_request.text, strategy, ignore)
+    return EntityRequest(text_request.text, strategy, ignore, text_request.explain)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch_handler_base import RequestError
+from explain_request import ExplainOptions, parse_explain
 from qa_span_decoding import Answer, AnswerOptions
 from text_request import decode_body, require_text
 from transformer_config import TransformerHandlerConfig, bool_value, int_value
@@ -25,6 +26,7 @@ class QARequest:
     question: str
     context: str
     options: AnswerOptions
+    explain: ExplainOptions | None = None
 
 
 def decode_qa_request(
@@ -52,6 +54,7 @@ def decode_qa_request(
         question=require_text(payload["question"], "question"),
         context=require_text(payload["context"], "context"),
         options=answer_options(parameters, defaults),
+        explain=parse_explain(body.get("explain")),
     )
 
 

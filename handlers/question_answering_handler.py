@@ -8,16 +8,32 @@ character offsets into the context as it was sent. ``top_k`` > 1 answers with a 
 """
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from batch_handler_base import BatchHandler, RequestError
+from explain_request import ExplainMethod, ExplainOptions
 from qa_request import QARequest, decode_qa_request, encode_answers
 from qa_span_decoding import Answer, QAWindow, extract_answers
 from transformer_config import Mode, load_handler_config
-from transformer_model import load_forward, load_tokenizer, too_many_windows, window_counts
+from transformer_explanations import (
+    METHOD,
+    Window,
+    explain_windows,
+    metadata,
+    qa_span_logits,
+    window_words,
+)
+from transformer_model import (
+    load_model,
+    load_tokenizer,
+    require_eager,
+    too_many_windows,
+    window_counts,
+)
 from transformers import AutoModelForQuestionAnswering
 
 logger = logging.getLogger(__name__)
@@ -41,7 +57,7 @@ class QuestionAnsweringHandler(BatchHandler):
                 f"'max_length' {config.max_length} leaves no room for a question beside "
                 f"'doc_stride' {config.doc_stride}; raise max_length or lower doc_stride"
             )
-        self.forward = load_forward(
+        self.model = load_model(
             model_dir, config, AutoModelForQuestionAnswering, OUTPUTS,
             context.manifest["model"]["serializedFile"],
         )
@@ -87,6 +103,80 @@ class QuestionAnsweringHandler(BatchHandler):
         answers, top_k = output
         return encode_answers(answers, top_k)
 
+    def mark_for_explanation(self, item: QARequest) -> QARequest:
+        return replace(item, explain=item.explain or ExplainOptions())
+
+    def explain_batch(self, items: list[QARequest], outputs: list[Any]) -> list[Any]:
+        """Attributions to the best answer's start and end logits, in its window."""
+        results: list[Any] = [None] * len(items)
+        asked = [
+            i for i, item in enumerate(items)
+            if item.explain is not None and not isinstance(outputs[i], RequestError)
+        ]
+        if not asked:
+            return results
+        try:
+            eager = require_eager(self.model, "this archive")
+        except RequestError as error:
+            return [error if i in asked else None for i in range(len(items))]
+        jobs = []
+        for i in asked:
+            if items[i].explain.method is not ExplainMethod.INTEGRATED_GRADIENTS:
+                results[i] = RequestError("QA is explained by integrated_gradients only")
+            elif items[i].explain.target is not None:
+                results[i] = RequestError("QA explains its best answer; drop 'explain.target'")
+            else:
+                jobs.append((i, *self._answer_window(items[i], outputs[i][0][0])))
+        if jobs:
+            found = explain_windows(
+                eager, qa_span_logits, [window for _, window, _ in jobs],
+                [span for _, _, span in jobs], [items[i].explain.n_steps for i, _, _ in jobs],
+                self.tokenizer.pad_token_id,
+            )
+            for (i, window, _), (result, row) in zip(jobs, found, strict=True):
+                item, answer = items[i], outputs[i][0][0]
+                results[i] = {
+                    "method": METHOD,
+                    "target": answer.answer,
+                    "text": item.context,
+                    "attributions": window_words(item.context, result, row, window, 1),
+                    "question_attributions": window_words(item.question, result, row, window, 0),
+                    **metadata(result, row, item.explain.n_steps),
+                }
+        return results
+
+    def _answer_window(self, item: QARequest, answer: Answer) -> tuple[Window, tuple[int, int]]:
+        """The first window holding the whole answer (any window for no answer) and the
+        answer's first and last token there ([CLS] for no answer)."""
+        encoded = self.tokenizer(
+            item.question, item.context, truncation="only_second",
+            max_length=self.config.max_length, stride=self.config.doc_stride,
+            return_overflowing_tokens=True, return_offsets_mapping=True,
+            return_special_tokens_mask=True, return_token_type_ids=True,
+        )
+        for row in range(len(encoded["input_ids"])):
+            sequence_ids = encoded.sequence_ids(row)
+            offsets = np.asarray(encoded["offset_mapping"][row])
+            overlapping = [
+                t for t, s in enumerate(sequence_ids)
+                if s == 1 and offsets[t][0] < answer.end and offsets[t][1] > answer.start
+            ]
+            covers = bool(overlapping) and offsets[overlapping[0]][0] <= answer.start and (
+                offsets[overlapping[-1]][1] >= answer.end
+            )
+            if covers or answer.answer == "":
+                span = (overlapping[0], overlapping[-1]) if answer.answer else (0, 0)
+                window = Window(
+                    input_ids=np.asarray(encoded["input_ids"][row]),
+                    token_type_ids=np.asarray(encoded["token_type_ids"][row]),
+                    special=np.asarray(encoded["special_tokens_mask"][row], dtype=bool),
+                    offsets=offsets,
+                    word_ids=encoded.word_ids(row),
+                    sequence_ids=sequence_ids,
+                )
+                return window, span
+        raise RuntimeError(f"answer {answer} is in no window of its own context")
+
     def _check_question(self, item: QARequest) -> RequestError | None:
         tokens = len(self.tokenizer(item.question, add_special_tokens=False)["input_ids"])
         if tokens > self.max_question_tokens:
@@ -107,7 +197,7 @@ class QuestionAnsweringHandler(BatchHandler):
             for name in ("input_ids", "attention_mask", "token_type_ids")
         }
         with torch.inference_mode():
-            start, end = self.forward(features)
+            start, end = self.model.forward(features)
         logger.info("forward over %d windows of %d tokens", *features["input_ids"].shape)
         return start.float().numpy(), end.float().numpy()
 

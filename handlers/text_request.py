@@ -1,7 +1,8 @@
 """Wire format: turn one TorchServe request into text (and parameters), or a RequestError.
 
 Accepted bodies: raw bytes (``curl -T file`` / ``--data-binary``), ``text/plain``, or JSON
-``{"data": "..."}`` / ``{"inputs": "...", "parameters": {...}}``.
+``{"data": "..."}`` / ``{"inputs": "...", "parameters": {...}}``, either optionally with
+``"explain"`` (explain_request.py).
 """
 
 import json
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batch_handler_base import RequestError
+from explain_request import ExplainOptions, parse_explain
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 NON_TEXT_TYPES = ("image/", "audio/", "video/", "application/pdf", "application/zip")
@@ -19,6 +21,7 @@ TEXT_KEYS = ("data", "inputs", "text")
 class TextRequest:
     text: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    explain: ExplainOptions | None = None
 
 
 def raw_body(request: dict[str, Any]) -> Any:
@@ -80,7 +83,8 @@ def decode_text_request(request: dict[str, Any], content_type: str) -> TextReque
     parameters = body.get("parameters", {})
     if not isinstance(parameters, dict):
         raise RequestError(f"'parameters' must be an object, got {type(parameters).__name__}")
-    return TextRequest(require_text(body[key], key), dict(parameters))
+    explain = parse_explain(body.get("explain"))
+    return TextRequest(require_text(body[key], key), dict(parameters), explain)
 
 
 def require_text(value: Any, name: str) -> str:

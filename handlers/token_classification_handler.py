@@ -12,6 +12,7 @@ Per request, JSON ``parameters`` may set ``aggregation_strategy`` and ``ignore_l
 """
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,30 @@ import numpy as np
 import torch
 from batch_handler_base import BatchHandler, RequestError
 from entity_request import EntityRequest, decode_entity_request
+from explain_request import ExplainMethod, ExplainOptions
 from token_aggregation import TokenWindow, extract_entities, softmax
 from transformer_config import Mode, TransformerHandlerConfig, load_handler_config
+from transformer_explanations import (
+    METHOD,
+    Window,
+    entity_probability,
+    explain_windows,
+    metadata,
+    window_words,
+)
 from transformer_model import (
     check_num_labels,
     config_labels,
-    load_forward,
+    load_model,
     load_tokenizer,
+    require_eager,
     too_many_windows,
     window_counts,
 )
 from transformers import AutoModelForTokenClassification
 
 logger = logging.getLogger(__name__)
+MAX_EXPLAINED_ENTITIES = 16  # per request: each costs n_steps forwards
 
 
 class TokenClassificationHandler(BatchHandler):
@@ -43,7 +55,7 @@ class TokenClassificationHandler(BatchHandler):
         # Padded on the right: windows are trimmed to their longest, at the end.
         self.tokenizer = load_tokenizer(model_dir, config, need_offsets=True)
         self._check_window(config)
-        self.forward = load_forward(
+        self.model = load_model(
             model_dir, config, AutoModelForTokenClassification, ("logits",),
             context.manifest["model"]["serializedFile"],
         )
@@ -99,6 +111,82 @@ class TokenClassificationHandler(BatchHandler):
             )
         return results
 
+    def mark_for_explanation(self, item: EntityRequest) -> EntityRequest:
+        return replace(item, explain=item.explain or ExplainOptions())
+
+    def explain_batch(self, items: list[EntityRequest], outputs: list[Any]) -> list[Any]:
+        """Per entity (the first MAX_EXPLAINED_ENTITIES of a request): attributions to the
+        probability of its label over its tokens, in the first window holding it."""
+        results: list[Any] = [None] * len(items)
+        asked = [
+            i for i, item in enumerate(items)
+            if item.explain is not None and not isinstance(outputs[i], RequestError)
+        ]
+        if not asked:
+            return results
+        try:
+            eager = require_eager(self.model, "this archive")
+        except RequestError as error:
+            return [error if i in asked else None for i in range(len(items))]
+        jobs = []
+        for i in asked:
+            if items[i].explain.method is not ExplainMethod.INTEGRATED_GRADIENTS:
+                results[i] = RequestError("NER is explained by integrated_gradients only")
+            elif items[i].explain.target is not None:
+                results[i] = RequestError("NER explains each entity; drop 'explain.target'")
+            else:
+                results[i] = []
+                for entity in outputs[i][:MAX_EXPLAINED_ENTITIES]:
+                    jobs.append((i, entity, *self._entity_window(items[i].text, entity)))
+        if jobs:
+            found = explain_windows(
+                eager, entity_probability, [window for _, _, window, _ in jobs],
+                [targets for _, _, _, targets in jobs],
+                [items[i].explain.n_steps for i, _, _, _ in jobs], self.tokenizer.pad_token_id,
+            )
+            for (i, entity, window, _), (result, row) in zip(jobs, found, strict=True):
+                label = entity.get("entity_group", entity.get("entity"))
+                results[i].append({
+                    "method": METHOD,
+                    "target": f"{label}: {entity['word']}",
+                    "entity": {k: entity[k] for k in ("word", "start", "end")},
+                    "text": items[i].text,
+                    "attributions": window_words(items[i].text, result, row, window, 0),
+                    **metadata(result, row, items[i].explain.n_steps),
+                })
+        return results
+
+    def _entity_window(
+        self, text: str, entity: dict[str, Any]
+    ) -> tuple[Window, tuple[np.ndarray, np.ndarray]]:
+        """The first window holding the entity, with the objective's token and label masks."""
+        encoded = self.tokenizer(
+            text, truncation=True, max_length=self.config.max_length,
+            stride=self.config.doc_stride, return_overflowing_tokens=True,
+            return_offsets_mapping=True, return_special_tokens_mask=True,
+            return_token_type_ids=True,
+        )
+        label = entity.get("entity_group", entity.get("entity"))
+        label_mask = np.array(
+            [name == label or name[2:] == label and name[:2] in ("B-", "I-")
+             for name in self.labels], dtype=np.float32,
+        )
+        for row in range(len(encoded["input_ids"])):
+            offsets = np.asarray(encoded["offset_mapping"][row])
+            special = np.asarray(encoded["special_tokens_mask"][row], dtype=bool)
+            tokens = ~special & (offsets[:, 0] < entity["end"]) & (offsets[:, 1] > entity["start"])
+            if tokens.any() and offsets[tokens][0, 0] <= entity["start"] and (
+                offsets[tokens][-1, 1] >= entity["end"]
+            ):
+                window = Window(
+                    input_ids=np.asarray(encoded["input_ids"][row]),
+                    token_type_ids=np.asarray(encoded["token_type_ids"][row]),
+                    special=special, offsets=offsets, word_ids=encoded.word_ids(row),
+                    sequence_ids=encoded.sequence_ids(row),
+                )
+                return window, (tokens.astype(np.float32), label_mask)
+        raise RuntimeError(f"entity {entity} is in no window of its own text")
+
     def _probabilities(self, encoded: Any, keep: np.ndarray) -> np.ndarray:
         """Softmax over labels for the kept windows: one forward, trimmed to their longest."""
         if not keep.any():
@@ -111,7 +199,7 @@ class TokenClassificationHandler(BatchHandler):
             if name in encoded
         }
         with torch.inference_mode():
-            (logits,) = self.forward(features)
+            (logits,) = self.model.forward(features)
         logger.info("forward over %d windows of %d tokens", *features["input_ids"].shape)
         return softmax(logits.float().numpy())
 

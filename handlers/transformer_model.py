@@ -10,6 +10,7 @@ archive holds a module taking ``(input_ids, attention_mask[, token_type_ids])`` 
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +37,43 @@ def load_tokenizer(model_dir: Path, config: TransformerHandlerConfig, need_offse
     return tokenizer
 
 
-def load_forward(
+@dataclass(frozen=True)
+class LoadedModel:
+    forward: Forward
+    # The eager model, which explanations differentiate; None for a traced archive.
+    eager: torch.nn.Module | None
+
+
+def load_model(
     model_dir: Path,
     config: TransformerHandlerConfig,
     auto_class: Any,
     outputs: Sequence[str],
     serialized_file: str,
-) -> Forward:
+) -> LoadedModel:
     """``save_mode`` pretrained: ``auto_class.from_pretrained`` (safetensors only);
     torchscript: the archived traced module."""
     if config.save_mode is SaveMode.TORCHSCRIPT:
         module = torch.jit.load(str(Path(model_dir) / serialized_file), map_location="cpu")
-        return traced_forward(module.eval())
+        return LoadedModel(traced_forward(module.eval()), None)
     model = auto_class.from_pretrained(model_dir, use_safetensors=True, local_files_only=True)
-    return pretrained_forward(model.eval(), tuple(outputs))
+    return LoadedModel(pretrained_forward(model.eval(), tuple(outputs)), model)
+
+
+def eager_required(archive: str) -> RequestError:
+    """Why a traced archive cannot answer an integrated-gradients request."""
+    return RequestError(
+        f"{archive} is a TorchScript archive (save_mode torchscript), which cannot be "
+        "differentiated for integrated gradients: ask the pretrained archive of the same "
+        "model (or, for sequence classification, method shap)"
+    )
+
+
+def require_eager(loaded: LoadedModel, archive: str) -> torch.nn.Module:
+    """The eager model, or the 400 of ``eager_required``."""
+    if loaded.eager is None:
+        raise eager_required(archive)
+    return loaded.eager
 
 
 def pretrained_forward(model: torch.nn.Module, outputs: tuple[str, ...]) -> Forward:

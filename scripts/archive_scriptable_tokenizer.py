@@ -7,6 +7,7 @@ Equivalent to:
         --serialized-file build/sentiment/model_jit.pt \
         --handler handlers/scripted_text_classifier_handler.py \
         --extra-files handlers/batch_handler_base.py,handlers/text_request.py,\
+handlers/explain_request.py,\
 handlers/classification_postprocess.py,artifacts/scriptable_tokenizer/index_to_name.json,\
 build/sentiment/metrics.json \
         --config-file artifacts/scriptable_tokenizer/model-config.yaml --export-path model_store

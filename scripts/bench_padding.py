@@ -33,7 +33,7 @@ AUTO_CLASSES = {
 }
 
 
-def load_model(archive: LocalArchive) -> tuple[Any, Any, int]:
+def load_archive_model(archive: LocalArchive) -> tuple[Any, Any, int]:
     """(tokenizer, forward, max_length) built by the archive's own transformer_model module."""
     config_module = importlib.import_module("transformer_config")
     model_module = importlib.import_module("transformer_model")
@@ -44,10 +44,9 @@ def load_model(archive: LocalArchive) -> tuple[Any, Any, int]:
                          f"choose an archive of {sorted(AUTO_CLASSES)}")
     auto_class = getattr(importlib.import_module("transformers"), AUTO_CLASSES[config.mode.value])
     tokenizer = model_module.load_tokenizer(model_dir, config, need_offsets=False)
-    forward = model_module.load_forward(
-        model_dir, config, auto_class, ("logits",), archive.info.manifest["model"]["serializedFile"]
-    )
-    return tokenizer, forward, config.max_length
+    serialized = archive.info.manifest["model"]["serializedFile"]
+    loaded = model_module.load_model(model_dir, config, auto_class, ("logits",), serialized)
+    return tokenizer, loaded.forward, config.max_length
 
 
 def timed_forward(tokenizer, forward, texts: list[str], padding: str, max_length: int):
@@ -64,7 +63,7 @@ def bench(archive_path: Path, texts: list[str], batch_size: int, rounds: int) ->
         tempfile.TemporaryDirectory(prefix="bench-padding-") as work,
         LocalArchive.open(archive_path, work) as archive,
     ):
-        tokenizer, forward, max_length = load_model(archive)
+        tokenizer, forward, max_length = load_archive_model(archive)
         batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
         for padding in ("longest", "max_length"):  # warm-up
             timed_forward(tokenizer, forward, batches[0], padding, max_length)

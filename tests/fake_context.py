@@ -9,7 +9,9 @@ class FakeContext:
     def __init__(
         self, model_dir: Path, yaml_config: dict | None = None,
         serialized_file: str = "model.safetensors",
+        headers: dict[int, dict[str, str]] | None = None,
     ) -> None:
+        self.headers = headers or {}
         self.system_properties = {"model_dir": str(model_dir)}
         self.manifest = {"model": {"serializedFile": serialized_file}}
         self.model_yaml_config = yaml_config or {}
@@ -22,4 +24,7 @@ class FakeContext:
         pass
 
     def get_all_request_header(self, idx: int) -> dict:
-        return {}
+        return self.headers.get(idx, {})
+
+    def get_request_header(self, idx: int, key: str) -> str | None:
+        return self.headers.get(idx, {}).get(key)

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = REPO_ROOT / "handlers"
 # Modules the handlers import; they sit flat beside the handler inside the archive.
-HANDLER_SUPPORT_FILES = ("batch_handler_base.py", "text_request.py")
+HANDLER_SUPPORT_FILES = ("batch_handler_base.py", "text_request.py", "explain_request.py")
 
 
 def archive_model(

@@ -30,7 +30,10 @@ ARTIFACTS = REPO_ROOT / "artifacts"
 SETUP_CONFIG = "setup_config.json"
 TRACED_FILE = "model_traced.pt"
 # Every Transformer handler imports these beside archiver.HANDLER_SUPPORT_FILES.
-TRANSFORMER_MODULES = ("transformer_config.py", "transformer_model.py")
+TRANSFORMER_MODULES = (
+    "transformer_config.py", "transformer_model.py", "transformer_explanations.py",
+    "integrated_gradients.py", "word_attributions.py",
+)
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 OPTIONAL_FILES = ("special_tokens_map.json", "vocab.txt", "index_to_name.json", "metrics.json")
 
@@ -63,7 +66,8 @@ TASKS = {
     for task in (
         TransformerTask(
             "sequence_classification", "BERTSeqClassification",
-            "sequence_classification_handler.py", ("classification_postprocess.py",),
+            "sequence_classification_handler.py",
+            ("classification_postprocess.py", "shap_explanations.py"),
             AutoModelForSequenceClassification, ("logits",), "scripts/train_sentiment.py",
         ),
         TransformerTask(

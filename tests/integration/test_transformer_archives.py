@@ -133,3 +133,29 @@ def test_mixed_batch_bad_questions_get_400_alone(server):
     batches = re.findall(r"batch of (\d+) requests, (\d+) rejected", model_log)
     mixed = [(int(n), int(r)) for n, r in batches if 0 < int(r) < int(n)]
     assert mixed, "no batch held both good and bad requests"
+
+
+def test_explanations_endpoint_explains_every_request_of_a_batch(server):
+    texts = ["I loved every minute of it", "never again, awful", "Café naïve 😀 so good"]
+
+    def explain(args):
+        name, text = args
+        return requests.post(f"{server.inference_url}/explanations/{name}",
+                             data=text.encode(), timeout=120)
+
+    jobs = [(seq_archive.NAME, text) for text in texts] + [(seq_archive.TORCHSCRIPT_NAME, texts[0])]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        responses = list(pool.map(explain, jobs))
+    for (_, text), response in zip(jobs[:3], responses[:3], strict=True):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body["prediction"]) == {"Negative", "Positive"}
+        explanation = body["explanation"]
+        assert explanation["method"] == "integrated_gradients"
+        assert explanation["text"] == text
+        assert all(text[r["start"] : r["end"]] == r["text"] for r in explanation["attributions"])
+    traced = responses[3]
+    assert traced.status_code == 400 and "TorchScript" in traced.json()["message"]
+    # SageMaker style: the same explanation asked for in the body of a prediction request.
+    asked = server.predict(seq_archive.NAME, json={"data": texts[1], "explain": True})
+    assert asked.status_code == 200 and asked.json()["explanation"]["text"] == texts[1]

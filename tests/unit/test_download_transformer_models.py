@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from torchserve_nlp.archiver import archive_model
+from torchserve_nlp.archiver import HANDLER_SUPPORT_FILES, archive_model
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 from torchserve_nlp.model_source import (
     PACKAGED_NAMES,
@@ -23,6 +23,7 @@ from torchserve_nlp.model_source import (
 )
 from torchserve_nlp.offline_assets import minilm_dir
 from torchserve_nlp.tracing import features
+from torchserve_nlp.transformer_archives import TRANSFORMER_MODULES
 from torchserve_nlp.transformer_export import (
     Export,
     archiver_command,
@@ -180,8 +181,7 @@ def test_archiver_command_names_the_modes_handler_and_modules(
     assert arguments["--serialized-file"] == f"out/{serialized}"
     assert arguments["--handler"] == str(REPO_ROOT / "handlers" / handler)
     extras = arguments["--extra-files"].split(",")
-    modules = ["batch_handler_base.py", "text_request.py", "transformer_config.py",
-               "transformer_model.py", *task_modules]
+    modules = [*HANDLER_SUPPORT_FILES, *TRANSFORMER_MODULES, *task_modules]
     assert extras == [
         *(str(REPO_ROOT / "handlers" / m) for m in modules),
         "out/config.json", "out/tokenizer.json", "out/setup_config.json",

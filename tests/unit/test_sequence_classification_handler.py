@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from sequence_classification_handler import SequenceClassificationHandler
+from text_request import TextRequest
 from transformers import BertTokenizerFast
 
 from scripts.archive_sequence_classifier import archive, archive_torchscript
+from tests.fake_context import FakeContext
 from tests.oracles import eager_classifier_logits
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 from torchserve_nlp.tracing import TRACE_TEXTS
@@ -100,13 +102,6 @@ def test_bad_requests_in_a_mixed_batch_get_400_alone(stores, quick_sentiment_dir
         assert_close([responses[0].payload, responses[3].payload], want)
 
 
-class FakeContext:
-    def __init__(self, model_dir: Path) -> None:
-        self.system_properties = {"model_dir": str(model_dir)}
-        self.manifest = {"model": {"serializedFile": "model.safetensors"}}
-        self.model_yaml_config = {}
-
-
 def _model_dir(quick_sentiment_dir: Path, tmp_path: Path, **setup) -> Path:
     model_dir = Path(shutil.copytree(quick_sentiment_dir / "pretrained", tmp_path / "model"))
     config = {"model_name": "quick", "mode": "sequence_classification", **setup}
@@ -119,7 +114,7 @@ def test_index_to_name_overrides_config_labels(quick_sentiment_dir, tmp_path):
     (model_dir / "index_to_name.json").write_text(json.dumps({"0": "bad", "1": "good"}))
     handler = SequenceClassificationHandler()
     handler.initialize(FakeContext(model_dir))
-    [answer] = handler.predict(["fine"])
+    [answer] = handler.predict([TextRequest("fine")])
     [want] = oracle(quick_sentiment_dir, ["fine"])
     assert list(answer) == ["bad", "good"]
     assert list(answer.values()) == pytest.approx(list(want.values()), abs=1e-5)

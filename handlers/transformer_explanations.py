@@ -1,0 +1,182 @@
+"""Integrated-gradients explanations for the Transformer handlers, mapped to words.
+
+Each function takes the eager model, its tokenizer and what to explain for a group of
+requests, runs one batched ``integrated_gradients`` call per distinct step count, and returns
+one explanation per request: the method, its target, the text the offsets index, one row per
+word (subword scores summed) and the method's metadata.
+
+QA and token classification explain one tokenized window each (the window holding the answer
+or the entity), given as ``Window`` rows with their own objective arguments.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from integrated_gradients import IGResult, IGRows, Objective, integrated_gradients
+from word_attributions import merge_words
+
+METHOD = "integrated_gradients"
+INTERNAL_BATCH = 64  # interpolated sequences per forward
+
+
+def label_probability(output: Any, label_ids: torch.Tensor) -> torch.Tensor:
+    """Sequence classification objective: softmax probability of each row's label."""
+    return output.logits.softmax(-1).gather(1, label_ids[:, None]).squeeze(1)
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> Any:
+    return tokenizer(
+        list(texts), truncation=True, max_length=max_length, padding="longest",
+        return_offsets_mapping=True, return_special_tokens_mask=True,
+        return_token_type_ids=True, return_tensors="pt",
+    )
+
+
+def special_tokens(encoded: Any) -> torch.Tensor:
+    return encoded["special_tokens_mask"].bool() | ~encoded["attention_mask"].bool()
+
+
+def explain_classification(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    label_ids: Sequence[int],
+    labels: Sequence[str],
+    n_steps: Sequence[int],
+    max_length: int,
+) -> list[dict[str, Any]]:
+    """Why each text got (or would get) its label: attributions to its label's probability."""
+    explanations: list[dict[str, Any] | None] = [None] * len(texts)
+    for steps in sorted(set(n_steps)):
+        group = [i for i, n in enumerate(n_steps) if n == steps]
+        encoded = encode_texts(tokenizer, [texts[i] for i in group], max_length)
+        targets = torch.tensor([label_ids[i] for i in group])
+        rows = IGRows(
+            encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"],
+            special_tokens(encoded), (targets,),
+        )
+        result = integrated_gradients(
+            model, label_probability, rows, tokenizer.pad_token_id, steps, INTERNAL_BATCH
+        )
+        for row, i in enumerate(group):
+            in_text = ~special_tokens(encoded)[row].numpy()
+            explanations[i] = explanation(
+                result, row, labels[label_ids[i]], texts[i], steps,
+                merge_words(texts[i], result.token_scores[row], encoded.word_ids(row),
+                            encoded["offset_mapping"][row].numpy(), in_text),
+            )
+    return [e for e in explanations if e is not None]
+
+
+def explanation(
+    result: IGResult, row: int, target: str, text: str, n_steps: int, words: list
+) -> dict[str, Any]:
+    return {
+        "method": METHOD,
+        "target": target,
+        "text": text,
+        "attributions": [word.to_json() for word in words],
+        "n_steps": n_steps,
+        "convergence_delta": float(result.delta[row]),
+        "output": float(result.output[row]),
+        "baseline_output": float(result.baseline_output[row]),
+    }
+
+
+def argmax_label(probabilities: dict[str, float]) -> str:
+    return max(probabilities, key=probabilities.__getitem__)
+
+
+def qa_span_logits(output: Any, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """QA objective: start logit of the answer's first token + end logit of its last."""
+    start = output.start_logits.gather(1, starts[:, None]).squeeze(1)
+    return start + output.end_logits.gather(1, ends[:, None]).squeeze(1)
+
+
+def entity_probability(
+    output: Any, token_mask: torch.Tensor, label_mask: torch.Tensor
+) -> torch.Tensor:
+    """Token classification objective: over the entity's tokens, the summed probability of
+    its label(s) (B- and I- of an entity group)."""
+    probabilities = output.logits.softmax(-1)  # [rows, tokens, labels]
+    per_token = (probabilities * label_mask[:, None, :]).sum(-1)
+    return (per_token * token_mask).sum(-1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One tokenized window to explain; arrays have one entry per token."""
+
+    input_ids: np.ndarray
+    token_type_ids: np.ndarray
+    special: np.ndarray  # bool: [CLS], [SEP] (kept in the baseline)
+    offsets: np.ndarray
+    word_ids: Sequence[int | None]
+    sequence_ids: Sequence[int | None]
+
+
+def explain_windows(
+    model: torch.nn.Module,
+    objective: Objective,
+    windows: Sequence[Window],
+    targets: Sequence[Sequence[Any]],
+    n_steps: Sequence[int],
+    pad_id: int,
+) -> list[tuple[IGResult, int]]:
+    """IG for each window (padded together, grouped by step count): (result, row) pairs in
+    input order. ``targets[i]`` holds window i's objective arguments."""
+    found: list[tuple[IGResult, int] | None] = [None] * len(windows)
+    for steps in sorted(set(n_steps)):
+        group = [i for i, n in enumerate(n_steps) if n == steps]
+        width = max(len(windows[i].input_ids) for i in group)
+        ids = torch.full((len(group), width), pad_id, dtype=torch.long)
+        types = torch.zeros((len(group), width), dtype=torch.long)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        special = torch.ones((len(group), width), dtype=torch.bool)
+        for row, i in enumerate(group):
+            n = len(windows[i].input_ids)
+            ids[row, :n] = torch.as_tensor(windows[i].input_ids)
+            types[row, :n] = torch.as_tensor(windows[i].token_type_ids)
+            mask[row, :n] = 1
+            special[row, :n] = torch.as_tensor(windows[i].special)
+        columns = list(zip(*(targets[i] for i in group), strict=True))
+        rows = IGRows(ids, mask, types, special, tuple(_stack(c) for c in columns))
+        result = integrated_gradients(model, objective, rows, pad_id, steps, INTERNAL_BATCH)
+        for row, i in enumerate(group):
+            found[i] = (result, row)
+    return [f for f in found if f is not None]
+
+
+def _stack(values: Sequence[Any]) -> torch.Tensor:
+    """One objective argument of a group as a tensor: scalars stacked, vectors zero-padded
+    to the longest (a per-token mask is as long as its window, the longest being the width)."""
+    tensors = [torch.as_tensor(v) for v in values]
+    if tensors[0].dim() == 0:
+        return torch.stack(tensors)
+    out = torch.zeros((len(tensors), max(len(t) for t in tensors)), dtype=tensors[0].dtype)
+    for row, tensor in enumerate(tensors):
+        out[row, : len(tensor)] = tensor
+    return out
+
+
+def window_words(
+    text: str, result: IGResult, row: int, window: Window, sequence: int
+) -> list[dict[str, Any]]:
+    """Word rows of one sequence of the window (0: the first text, 1: a pair's second)."""
+    n = len(window.input_ids)
+    in_text = np.array([s == sequence for s in window.sequence_ids]) & ~np.asarray(window.special)
+    words = merge_words(text, result.token_scores[row, :n], window.word_ids, window.offsets,
+                        in_text)
+    return [word.to_json() for word in words]
+
+
+def metadata(result: IGResult, row: int, n_steps: int) -> dict[str, Any]:
+    return {
+        "n_steps": n_steps,
+        "convergence_delta": float(result.delta[row]),
+        "output": float(result.output[row]),
+        "baseline_output": float(result.baseline_output[row]),
+    }

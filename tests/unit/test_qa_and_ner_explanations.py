@@ -1,0 +1,134 @@
+"""Integrated-gradients explanations from the QA and token-classification handlers."""
+
+import json
+
+import pytest
+import torch
+from question_answering_handler import QuestionAnsweringHandler
+from token_classification_handler import TokenClassificationHandler
+from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+from tests.fake_context import FakeContext
+from tests.qa_models import END_WORD, START_WORD, planted_qa_model
+from torchserve_nlp.ner_data import LABELS
+from torchserve_nlp.offline_assets import minilm_dir
+
+ANSWER = f"{START_WORD} crossing {END_WORD}"
+FILLER = "Nobody on the committee agreed about the roads, the budget or the library. "
+NER_TEXTS = [
+    "Barack Obama met Angela Merkel in Berlin.",
+    "Kathmandu to Reykjavik with Volkswagen engineers " * 12,  # several windows
+]
+
+
+def assert_complete(explanation: dict, *row_lists: list) -> None:
+    total = sum(row["score"] for rows in row_lists for row in rows)
+    change = explanation["output"] - explanation["baseline_output"]
+    assert abs(total - change) <= abs(explanation["convergence_delta"]) + 1e-5
+
+
+def assert_rows_index(text: str, rows: list) -> None:
+    assert rows and all(text[r["start"] : r["end"]] == r["text"] for r in rows)
+
+
+@pytest.fixture(scope="module")
+def qa_handler(tmp_path_factory):
+    model_dir = planted_qa_model(tmp_path_factory.mktemp("planted"), max_length=32, doc_stride=8)
+    handler = QuestionAnsweringHandler()
+    handler.initialize(FakeContext(model_dir))
+    return handler
+
+
+@pytest.fixture(scope="module")
+def ner_handler(tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny_ner")
+    tokenizer = BertTokenizerFast(vocab=str(minilm_dir() / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=4, intermediate_size=64, max_position_embeddings=128,
+        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    model = BertForTokenClassification(config).eval()
+    with torch.no_grad():
+        model.classifier.weight.mul_(40.0)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    setup = {"model_name": "tiny", "mode": "token_classification", "max_length": 32,
+             "doc_stride": 8}
+    (out / "setup_config.json").write_text(json.dumps(setup))
+    handler = TokenClassificationHandler()
+    handler.initialize(FakeContext(out))
+    return handler
+
+
+def serve(handler, bodies, headers=None):
+    context = FakeContext(handler.model_dir, headers=headers)
+    return handler.handle([{"body": body} for body in bodies], context), context.statuses
+
+
+def test_qa_explains_the_answer_in_its_window_with_the_answer_words_on_top(qa_handler):
+    context = FILLER * 3 + f"At noon a {ANSWER} walked past. " + FILLER
+    question = "What walked past?"
+    (result,), statuses = serve(
+        qa_handler, [{"question": question, "context": context, "explain": True}]
+    )
+    assert statuses == {}
+    assert result["prediction"]["answer"] == ANSWER
+    explanation = result["explanation"]
+    assert explanation["target"] == ANSWER and explanation["text"] == context
+    rows, question_rows = explanation["attributions"], explanation["question_attributions"]
+    assert_rows_index(context, rows)
+    assert_rows_index(question, question_rows)
+    assert_complete(explanation, rows, question_rows)
+    top_two = sorted(rows, key=lambda r: r["score"], reverse=True)[:2]
+    assert {r["text"] for r in top_two} == {START_WORD, END_WORD}
+    # The window explained is a later one: the first holds only filler.
+    assert min(r["start"] for r in rows) > len(FILLER)
+
+
+def test_qa_no_answer_is_explained_at_cls_and_errors_stay_per_request(qa_handler):
+    bodies = [
+        {"question": "What?", "context": FILLER, "parameters": {"handle_impossible_answer": True},
+         "explain": {"n_steps": 16}},
+        {"question": "What?", "context": FILLER, "explain": {"method": "shap"}},
+        {"question": "What walked?", "context": f"a {ANSWER} walked"},
+    ]
+    results, statuses = serve(qa_handler, bodies, headers={2: {"explain": "True"}})
+    assert statuses == {1: 400}
+    assert results[0]["prediction"]["answer"] == ""
+    assert results[0]["explanation"]["target"] == ""
+    assert results[0]["explanation"]["n_steps"] == 16
+    assert "integrated_gradients" in results[1]["message"]
+    assert results[2]["explanation"]["target"] == ANSWER
+
+
+def test_ner_explains_every_entity_of_every_request(ner_handler):
+    bodies = [{"inputs": text, "explain": True} for text in NER_TEXTS] + [NER_TEXTS[0]]
+    results, statuses = serve(ner_handler, bodies)
+    assert statuses == {}
+    assert isinstance(results[2], list)  # not asked: the plain entity list
+    for text, result in zip(NER_TEXTS, results[:2], strict=True):
+        entities, explanations = result["prediction"], result["explanation"]
+        assert entities and len(explanations) == min(len(entities), 16)
+        for entity, explanation in zip(entities[:16], explanations, strict=True):
+            label = entity.get("entity_group", entity.get("entity"))
+            assert explanation["target"] == f"{label}: {entity['word']}"
+            assert explanation["entity"]["start"] == entity["start"]
+            assert explanation["text"] == text
+            assert_rows_index(text, explanation["attributions"])
+            assert_complete(explanation, explanation["attributions"])
+            # The window explained holds the entity.
+            spans = [(r["start"], r["end"]) for r in explanation["attributions"]]
+            assert min(s for s, _ in spans) <= entity["start"] < max(e for _, e in spans)
+
+
+def test_ner_entity_late_in_a_long_text_is_explained_in_a_later_window(ner_handler):
+    text = NER_TEXTS[1]
+    start = text.rindex("Volkswagen")
+    entity = {"entity_group": "ORG", "word": "volkswagen", "start": start, "end": start + 10}
+    window, (token_mask, label_mask) = ner_handler._entity_window(text, entity)
+    covered = window.offsets[token_mask.astype(bool)]
+    assert covered[0, 0] == start and covered[-1, 1] == start + 10
+    assert window.offsets[1, 0] > 0  # not the first window
+    assert [ner_handler.labels[i] for i in label_mask.nonzero()[0]] == ["B-ORG", "I-ORG"]
