@@ -177,6 +177,11 @@ def test_local_serverless_model_answers_invocations_and_stops_on_sigterm(
             "status": "Healthy"
         }
         assert_classified(served.invoke({"data": TEXT}), expected)
+        explained = served.invoke({"data": TEXT, "explain": True})
+        assert explained.status_code == 200, explained.text
+        explanation = explained.json()["explanation"]
+        assert explanation["method"] == "integrated_gradients" and explanation["text"] == TEXT
+        assert all(TEXT[r["start"] : r["end"]] == r["text"] for r in explanation["attributions"])
         assert len(served.workers()) == 1
         properties = (served.work_dir / "config.properties").read_text()
         assert f"inference_address={served.inference_url}\n" in properties  # loopback only

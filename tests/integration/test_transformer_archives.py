@@ -159,3 +159,25 @@ def test_explanations_endpoint_explains_every_request_of_a_batch(server):
     # SageMaker style: the same explanation asked for in the body of a prediction request.
     asked = server.predict(seq_archive.NAME, json={"data": texts[1], "explain": True})
     assert asked.status_code == 200 and asked.json()["explanation"]["text"] == texts[1]
+
+
+def test_qa_and_ner_archives_explain_through_the_explanations_endpoint(server):
+    context = context_with_answer(2)
+    qa = requests.post(
+        f"{server.inference_url}/explanations/{QA}",
+        json={"question": "What walked past?", "context": context}, timeout=120,
+    )
+    assert qa.status_code == 200, qa.text
+    assert qa.json()["prediction"]["answer"] == ANSWER
+    rows = qa.json()["explanation"]["attributions"]
+    assert {r["text"] for r in sorted(rows, key=lambda r: -r["score"])[:2]} == {
+        START_WORD, END_WORD
+    }
+    text = "Barack Obama met Angela Merkel in Berlin."
+    ner = requests.post(f"{server.inference_url}/explanations/{ner_archive.NAME}",
+                        data=text.encode(), timeout=120)
+    assert ner.status_code == 200, ner.text
+    body = ner.json()
+    assert len(body["explanation"]) == min(len(body["prediction"]), 16)
+    for explanation in body["explanation"]:
+        assert all(text[r["start"] : r["end"]] == r["text"] for r in explanation["attributions"])
