@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from batch_handler_base import BatchHandler, RequestError
-from explain_request import ExplainMethod, ExplainOptions
+from explain_request import ExplainOptions
 from qa_request import QARequest, decode_qa_request, encode_answers
 from qa_span_decoding import Answer, QAWindow, extract_answers
 from transformer_config import Mode, load_handler_config
@@ -23,6 +23,7 @@ from transformer_explanations import (
     METHOD,
     Window,
     explain_windows,
+    gradient_requests,
     metadata,
     qa_span_logits,
     window_words,
@@ -30,7 +31,6 @@ from transformer_explanations import (
 from transformer_model import (
     load_model,
     load_tokenizer,
-    require_eager,
     too_many_windows,
     window_counts,
 )
@@ -108,28 +108,13 @@ class QuestionAnsweringHandler(BatchHandler):
 
     def explain_batch(self, items: list[QARequest], outputs: list[Any]) -> list[Any]:
         """Attributions to the best answer's start and end logits, in its window."""
-        results: list[Any] = [None] * len(items)
-        asked = [
-            i for i, item in enumerate(items)
-            if item.explain is not None and not isinstance(outputs[i], RequestError)
-        ]
-        if not asked:
-            return results
-        try:
-            eager = require_eager(self.model, "this archive")
-        except RequestError as error:
-            return [error if i in asked else None for i in range(len(items))]
-        jobs = []
-        for i in asked:
-            if items[i].explain.method is not ExplainMethod.INTEGRATED_GRADIENTS:
-                results[i] = RequestError("QA is explained by integrated_gradients only")
-            elif items[i].explain.target is not None:
-                results[i] = RequestError("QA explains its best answer; drop 'explain.target'")
-            else:
-                jobs.append((i, *self._answer_window(items[i], outputs[i][0][0])))
+        results, ready = gradient_requests(
+            items, outputs, self.model.eager is not None, "question answering"
+        )
+        jobs = [(i, *self._answer_window(items[i], outputs[i][0][0])) for i in ready]
         if jobs:
             found = explain_windows(
-                eager, qa_span_logits, [window for _, window, _ in jobs],
+                self.model.eager, qa_span_logits, [window for _, window, _ in jobs],
                 [span for _, _, span in jobs], [items[i].explain.n_steps for i, _, _ in jobs],
                 self.tokenizer.pad_token_id,
             )

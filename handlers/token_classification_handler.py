@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from batch_handler_base import BatchHandler, RequestError
 from entity_request import EntityRequest, decode_entity_request
-from explain_request import ExplainMethod, ExplainOptions
+from explain_request import ExplainOptions
 from token_aggregation import TokenWindow, extract_entities, softmax
 from transformer_config import Mode, TransformerHandlerConfig, load_handler_config
 from transformer_explanations import (
@@ -28,6 +28,7 @@ from transformer_explanations import (
     Window,
     entity_probability,
     explain_windows,
+    gradient_requests,
     metadata,
     window_words,
 )
@@ -36,7 +37,6 @@ from transformer_model import (
     config_labels,
     load_model,
     load_tokenizer,
-    require_eager,
     too_many_windows,
     window_counts,
 )
@@ -117,30 +117,17 @@ class TokenClassificationHandler(BatchHandler):
     def explain_batch(self, items: list[EntityRequest], outputs: list[Any]) -> list[Any]:
         """Per entity (the first MAX_EXPLAINED_ENTITIES of a request): attributions to the
         probability of its label over its tokens, in the first window holding it."""
-        results: list[Any] = [None] * len(items)
-        asked = [
-            i for i, item in enumerate(items)
-            if item.explain is not None and not isinstance(outputs[i], RequestError)
-        ]
-        if not asked:
-            return results
-        try:
-            eager = require_eager(self.model, "this archive")
-        except RequestError as error:
-            return [error if i in asked else None for i in range(len(items))]
+        results, ready = gradient_requests(
+            items, outputs, self.model.eager is not None, "token classification"
+        )
         jobs = []
-        for i in asked:
-            if items[i].explain.method is not ExplainMethod.INTEGRATED_GRADIENTS:
-                results[i] = RequestError("NER is explained by integrated_gradients only")
-            elif items[i].explain.target is not None:
-                results[i] = RequestError("NER explains each entity; drop 'explain.target'")
-            else:
-                results[i] = []
-                for entity in outputs[i][:MAX_EXPLAINED_ENTITIES]:
-                    jobs.append((i, entity, *self._entity_window(items[i].text, entity)))
+        for i in ready:
+            results[i] = []
+            for entity in outputs[i][:MAX_EXPLAINED_ENTITIES]:
+                jobs.append((i, entity, *self._entity_window(items[i].text, entity)))
         if jobs:
             found = explain_windows(
-                eager, entity_probability, [window for _, _, window, _ in jobs],
+                self.model.eager, entity_probability, [window for _, _, window, _ in jobs],
                 [targets for _, _, _, targets in jobs],
                 [items[i].explain.n_steps for i, _, _, _ in jobs], self.tokenizer.pad_token_id,
             )

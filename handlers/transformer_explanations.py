@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from batch_handler_base import RequestError
+from explain_request import ExplainMethod
 from integrated_gradients import IGResult, IGRows, Objective, integrated_gradients
+from transformer_model import eager_required
 from word_attributions import merge_words
 
 METHOD = "integrated_gradients"
@@ -180,3 +183,25 @@ def metadata(result: IGResult, row: int, n_steps: int) -> dict[str, Any]:
         "output": float(result.output[row]),
         "baseline_output": float(result.baseline_output[row]),
     }
+
+
+def gradient_requests(
+    items: Sequence[Any], outputs: Sequence[Any], eager_available: bool, task: str
+) -> tuple[list[Any], list[int]]:
+    """For tasks explained by integrated gradients only, on their own predictions: a result
+    per item (None, or the 400 of a request that cannot be explained) and the indices of the
+    requests to explain."""
+    results: list[Any] = [None] * len(items)
+    ready = []
+    for i, item in enumerate(items):
+        if item.explain is None or isinstance(outputs[i], RequestError):
+            continue
+        if item.explain.method is not ExplainMethod.INTEGRATED_GRADIENTS:
+            results[i] = RequestError(f"{task} is explained by integrated_gradients only")
+        elif item.explain.target is not None:
+            results[i] = RequestError(f"{task} explains its own predictions; drop 'explain.target'")
+        elif not eager_available:
+            results[i] = eager_required("this archive")
+        else:
+            ready.append(i)
+    return results, ready

@@ -69,13 +69,6 @@ def eager_required(archive: str) -> RequestError:
     )
 
 
-def require_eager(loaded: LoadedModel, archive: str) -> torch.nn.Module:
-    """The eager model, or the 400 of ``eager_required``."""
-    if loaded.eager is None:
-        raise eager_required(archive)
-    return loaded.eager
-
-
 def pretrained_forward(model: torch.nn.Module, outputs: tuple[str, ...]) -> Forward:
     def forward(features: Features) -> tuple[torch.Tensor, ...]:
         result = model(**features)

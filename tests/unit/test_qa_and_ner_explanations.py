@@ -1,17 +1,15 @@
 """Integrated-gradients explanations from the QA and token-classification handlers."""
 
-import json
+import copy
 
 import pytest
-import torch
 from question_answering_handler import QuestionAnsweringHandler
 from token_classification_handler import TokenClassificationHandler
-from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+from transformer_model import LoadedModel
 
 from tests.fake_context import FakeContext
+from tests.ner_models import save_tiny_ner
 from tests.qa_models import END_WORD, START_WORD, planted_qa_model
-from torchserve_nlp.ner_data import LABELS
-from torchserve_nlp.offline_assets import minilm_dir
 
 ANSWER = f"{START_WORD} crossing {END_WORD}"
 FILLER = "Nobody on the committee agreed about the roads, the budget or the library. "
@@ -41,22 +39,10 @@ def qa_handler(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ner_handler(tmp_path_factory):
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny_ner")
-    tokenizer = BertTokenizerFast(vocab=str(minilm_dir() / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=64, max_position_embeddings=128,
-        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+    out = save_tiny_ner(
+        tmp_path_factory.mktemp("tiny_ner"), model_name="tiny", mode="token_classification",
+        max_length=32, doc_stride=8,
     )
-    model = BertForTokenClassification(config).eval()
-    with torch.no_grad():
-        model.classifier.weight.mul_(40.0)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    setup = {"model_name": "tiny", "mode": "token_classification", "max_length": 32,
-             "doc_stride": 8}
-    (out / "setup_config.json").write_text(json.dumps(setup))
     handler = TokenClassificationHandler()
     handler.initialize(FakeContext(out))
     return handler
@@ -132,3 +118,16 @@ def test_ner_entity_late_in_a_long_text_is_explained_in_a_later_window(ner_handl
     assert covered[0, 0] == start and covered[-1, 1] == start + 10
     assert window.offsets[1, 0] > 0  # not the first window
     assert [ner_handler.labels[i] for i in label_mask.nonzero()[0]] == ["B-ORG", "I-ORG"]
+
+
+def test_without_an_eager_model_gradients_are_refused_per_request(qa_handler, ner_handler):
+    for handler, body in (
+        (qa_handler, {"question": "What walked?", "context": f"a {ANSWER} walked"}),
+        (ner_handler, {"inputs": NER_TEXTS[0]}),
+    ):
+        traced_like = copy.copy(handler)
+        traced_like.model = LoadedModel(handler.model.forward, None)  # as a TorchScript archive
+        results, statuses = serve(traced_like, [{**body, "explain": True}, body])
+        assert statuses == {0: 400}
+        assert "TorchScript" in results[0]["message"]
+        assert "prediction" not in results[1]  # the plain request is answered as usual

@@ -4,14 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from token_classification_handler import TokenClassificationHandler
-from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast, pipeline
+from transformers import BertForTokenClassification, BertTokenizerFast, pipeline
 
 from tests.fake_context import FakeContext
-from torchserve_nlp.offline_assets import minilm_dir
+from tests.ner_models import save_tiny_ner
 
-LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 STRATEGIES = ["none", "simple", "first", "average", "max"]
 MAX_LENGTH, STRIDE = 24, 8
 SENTENCES = [
@@ -33,27 +31,10 @@ LONG_TEXT = " ".join(
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    """A small seeded BERT token classifier on the real uncased vocabulary, saved like the
-    training script saves one; its classifier is scaled so labels are confident and varied."""
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny_ner")
-    tokenizer = BertTokenizerFast(vocab=str(minilm_dir() / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=64, max_position_embeddings=128,
-        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+    return save_tiny_ner(
+        tmp_path_factory.mktemp("tiny_ner"), model_name="tiny-bert",
+        mode="token_classification", do_lower_case=True, save_mode="pretrained",
     )
-    model = BertForTokenClassification(config).eval()
-    with torch.no_grad():
-        model.classifier.weight.mul_(40.0)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    setup = {
-        "model_name": "tiny-bert", "mode": "token_classification", "do_lower_case": True,
-        "save_mode": "pretrained",
-    }
-    (out / "setup_config.json").write_text(json.dumps(setup))
-    return out
 
 
 def load_handler(model_dir: Path, **yaml_handler) -> TokenClassificationHandler:

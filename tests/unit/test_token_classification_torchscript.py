@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+from transformers import BertForTokenClassification, BertTokenizerFast
 
 from scripts.archive_token_classifier import TRACED_FILE, archive, archive_torchscript
+from tests.ner_models import save_tiny_ner
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
-from torchserve_nlp.offline_assets import minilm_dir
 from torchserve_nlp.tracing import TRACE_TEXTS
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -44,29 +44,9 @@ ALONE = TEXTS[3]  # a batch of one request, one window
 FORWARD_LOGGER = "token_classification_handler"
 
 
-def save_tiny_ner(out: Path) -> Path:
-    """A seeded 2-layer BERT token classifier on the real uncased vocabulary, saved flat as
-    the training script saves one (weights, config.json, tokenizer files, metrics.json); its
-    classifier is scaled so labels are confident and varied."""
-    torch.manual_seed(0)
-    tokenizer = BertTokenizerFast(vocab=str(minilm_dir() / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=64, max_position_embeddings=MAX_LENGTH,
-        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
-    )
-    model = BertForTokenClassification(config).eval()
-    with torch.no_grad():
-        model.classifier.weight.mul_(40.0)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / "metrics.json").write_text(json.dumps({"span_f1": 0.0}))
-    return out
-
-
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory) -> Path:
-    return save_tiny_ner(tmp_path_factory.mktemp("tiny_ner"))
+    return save_tiny_ner(tmp_path_factory.mktemp("tiny_ner"), MAX_LENGTH)
 
 
 @pytest.fixture(scope="module")
