@@ -7,13 +7,11 @@ decoded as transformers 4.x's QuestionAnsweringPipeline does (qa_span_decoding),
 character offsets into the context as it was sent. ``top_k`` > 1 answers with a list.
 """
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from batch_handler_base import BatchHandler, RequestError
 from explain_request import ExplainOptions
 from qa_request import QARequest, decode_qa_request, encode_answers
@@ -29,6 +27,7 @@ from transformer_explanations import (
     window_words,
 )
 from transformer_model import (
+    forward_windows,
     load_model,
     load_tokenizer,
     too_many_windows,
@@ -36,7 +35,6 @@ from transformer_model import (
 )
 from transformers import AutoModelForQuestionAnswering
 
-logger = logging.getLogger(__name__)
 OUTPUTS = ("start_logits", "end_logits")
 
 
@@ -66,7 +64,7 @@ class QuestionAnsweringHandler(BatchHandler):
         return decode_qa_request(request, content_type, self.config)
 
     def predict(self, inputs: list[QARequest]) -> list[Any]:
-        results: list[Any] = [self._check_question(item) for item in inputs]
+        results: list[Any] = self._check_questions(inputs)
         ready = [i for i, result in enumerate(results) if result is None]
         if not ready:
             return results
@@ -162,29 +160,26 @@ class QuestionAnsweringHandler(BatchHandler):
                 return window, span
         raise RuntimeError(f"answer {answer} is in no window of its own context")
 
-    def _check_question(self, item: QARequest) -> RequestError | None:
-        tokens = len(self.tokenizer(item.question, add_special_tokens=False)["input_ids"])
-        if tokens > self.max_question_tokens:
-            return RequestError(
+    def _check_questions(self, items: list[QARequest]) -> list[RequestError | None]:
+        """A 400 for each question too long to leave room for its context (the tokenizer would
+        panic, taking the whole batch down); one tokenizer call for the batch."""
+        lengths = map(len, self.tokenizer(
+            [item.question for item in items], add_special_tokens=False
+        )["input_ids"])
+        return [
+            RequestError(
                 f"question has {tokens} tokens; at most {self.max_question_tokens} fit in a "
                 f"window of 'max_length' {self.config.max_length} beside the context"
-            )
-        return None
+            ) if tokens > self.max_question_tokens else None
+            for tokens in lengths
+        ]
 
     def _logits(self, encoded: Any, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end logits of the kept windows: one forward, trimmed to their longest."""
         if not keep.any():
             empty = np.zeros((0, 0), dtype=np.float32)
             return empty, empty
-        width = int(encoded["attention_mask"][keep].sum(axis=1).max())
-        features = {
-            name: torch.from_numpy(encoded[name][keep][:, :width])
-            for name in ("input_ids", "attention_mask", "token_type_ids")
-        }
-        with torch.inference_mode():
-            start, end = self.model.forward(features)
-        logger.info("forward over %d windows of %d tokens", *features["input_ids"].shape)
-        return start.float().numpy(), end.float().numpy()
+        start, end = forward_windows(self.model.forward, encoded, keep)
+        return start, end
 
     def _window(
         self, encoded: Any, row: int, start: np.ndarray, end: np.ndarray, kept: int

@@ -11,13 +11,11 @@ tokens; their entities are merged as the transformers pipeline merges them with 
 Per request, JSON ``parameters`` may set ``aggregation_strategy`` and ``ignore_labels``.
 """
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from batch_handler_base import BatchHandler, RequestError
 from entity_request import EntityRequest, decode_entity_request
 from explain_request import ExplainOptions
@@ -35,6 +33,7 @@ from transformer_explanations import (
 from transformer_model import (
     check_num_labels,
     config_labels,
+    forward_windows,
     load_model,
     load_tokenizer,
     too_many_windows,
@@ -42,7 +41,6 @@ from transformer_model import (
 )
 from transformers import AutoModelForTokenClassification
 
-logger = logging.getLogger(__name__)
 MAX_EXPLAINED_ENTITIES = 16  # per request: each costs n_steps forwards
 
 
@@ -123,8 +121,9 @@ class TokenClassificationHandler(BatchHandler):
         jobs = []
         for i in ready:
             results[i] = []
+            encoded = self._windows_of(items[i].text)
             for entity in outputs[i][:MAX_EXPLAINED_ENTITIES]:
-                jobs.append((i, entity, *self._entity_window(items[i].text, entity)))
+                jobs.append((i, entity, *self._entity_window(encoded, entity)))
         if jobs:
             found = explain_windows(
                 self.model.eager, entity_probability, [window for _, _, window, _ in jobs],
@@ -143,16 +142,20 @@ class TokenClassificationHandler(BatchHandler):
                 })
         return results
 
-    def _entity_window(
-        self, text: str, entity: dict[str, Any]
-    ) -> tuple[Window, tuple[np.ndarray, np.ndarray]]:
-        """The first window holding the entity, with the objective's token and label masks."""
-        encoded = self.tokenizer(
+    def _windows_of(self, text: str) -> Any:
+        """One text's windows, as predict splits it, with what explanations need."""
+        return self.tokenizer(
             text, truncation=True, max_length=self.config.max_length,
             stride=self.config.doc_stride, return_overflowing_tokens=True,
             return_offsets_mapping=True, return_special_tokens_mask=True,
             return_token_type_ids=True,
         )
+
+    def _entity_window(
+        self, encoded: Any, entity: dict[str, Any]
+    ) -> tuple[Window, tuple[np.ndarray, np.ndarray]]:
+        """The first of ``encoded``'s windows holding the entity, with the objective's token
+        and label masks."""
         label = entity.get("entity_group", entity.get("entity"))
         label_mask = np.array(
             [name == label or name[2:] == label and name[:2] in ("B-", "I-")
@@ -172,23 +175,14 @@ class TokenClassificationHandler(BatchHandler):
                     sequence_ids=encoded.sequence_ids(row),
                 )
                 return window, (tokens.astype(np.float32), label_mask)
-        raise RuntimeError(f"entity {entity} is in no window of its own text")
+        raise RuntimeError(f"entity {entity} is in no window of its text")
 
     def _probabilities(self, encoded: Any, keep: np.ndarray) -> np.ndarray:
         """Softmax over labels for the kept windows: one forward, trimmed to their longest."""
         if not keep.any():
             return np.zeros((0, 0, len(self.labels)), dtype=np.float32)
-        attention = encoded["attention_mask"][keep]
-        width = int(attention.sum(axis=1).max())
-        features = {
-            name: torch.from_numpy(encoded[name][keep][:, :width])
-            for name in ("input_ids", "attention_mask", "token_type_ids")
-            if name in encoded
-        }
-        with torch.inference_mode():
-            (logits,) = self.model.forward(features)
-        logger.info("forward over %d windows of %d tokens", *features["input_ids"].shape)
-        return softmax(logits.float().numpy())
+        (logits,) = forward_windows(self.model.forward, encoded, keep)
+        return softmax(logits)
 
     def _window(self, encoded: Any, row: int, scores: np.ndarray, offset: int) -> TokenWindow:
         width = scores.shape[0]

@@ -9,6 +9,7 @@ archive holds a module taking ``(input_ids, attention_mask[, token_type_ids])`` 
 """
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from transformers import AutoTokenizer
 
 Features = Mapping[str, torch.Tensor]
 Forward = Callable[[Features], tuple[torch.Tensor, ...]]
+logger = logging.getLogger(__name__)
 TRACED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 MODEL_CONFIG = "config.json"
 
@@ -109,6 +111,21 @@ def check_num_labels(config: TransformerHandlerConfig, labels: Sequence[str]) ->
         raise ValueError(
             f"'num_labels' is {config.num_labels}; the archive names {len(labels)} labels"
         )
+
+
+def forward_windows(forward: Forward, encoded: Any, keep: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One forward over the kept windows of a tokenized batch (NumPy tensors), trimmed to the
+    longest of them; the outputs as float32 arrays. None when no window is kept."""
+    width = int(encoded["attention_mask"][keep].sum(axis=1).max())
+    features = {
+        name: torch.from_numpy(encoded[name][keep][:, :width])
+        for name in TRACED_INPUTS
+        if name in encoded
+    }
+    with torch.inference_mode():
+        outputs = forward(features)
+    logger.info("forward over %d windows of %d tokens", *features["input_ids"].shape)
+    return tuple(output.float().numpy() for output in outputs)
 
 
 def window_counts(owner: np.ndarray, requests: int, max_windows: int) -> tuple[np.ndarray, ...]:

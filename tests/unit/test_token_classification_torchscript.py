@@ -41,7 +41,7 @@ TEXTS = [
     "@elonmusk Microsoft's #AI folks met Tsitsipas at Wimbledon!",
 ]
 ALONE = TEXTS[3]  # a batch of one request, one window
-FORWARD_LOGGER = "token_classification_handler"
+FORWARD_LOGGER = "transformer_model"  # logs every windowed forward
 
 
 @pytest.fixture(scope="module")
