@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 from transformers import (
     AutoModelForQuestionAnswering,
     AutoTokenizer,
-    get_linear_schedule_with_warmup,
 )
 
+from torchserve_nlp.fine_tuning import fine_tune
 from torchserve_nlp.handler_modules import load_handler_module
 from torchserve_nlp.offline_assets import minilm_dir, optimus_ner_txt
 from torchserve_nlp.qa_data import QAExample, build_qa_split, write_squad
@@ -166,37 +165,27 @@ def train(settings: QATrainSettings) -> dict:
         "%d training questions (%d windows), %d held-out questions (%d windows)",
         len(train_set), len(train_features), len(held_out), len(held_features),
     )
-    steps = settings.epochs * -(-len(train_features) // settings.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
-    schedule = get_linear_schedule_with_warmup(
-        optimizer, int(settings.warmup_fraction * steps), steps
-    )
     generator = torch.Generator().manual_seed(settings.seed)
-    history = []
     gold = [e.answer for e in held_out]
-    with tqdm(total=steps, desc="fine-tuning QA", unit="batch") as progress:
-        for epoch in range(settings.epochs):
-            model.train()
-            order = torch.randperm(len(train_features), generator=generator).tolist()
-            for begin in range(0, len(order), settings.batch_size):
-                batch = [train_features[i] for i in order[begin : begin + settings.batch_size]]
-                loss = model(
-                    **collate(batch, tokenizer.pad_token_id),
-                    start_positions=torch.tensor([f.start for f in batch]),
-                    end_positions=torch.tensor([f.end for f in batch]),
-                ).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                progress.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-                progress.update()
-            predicted = predict_answers(model, held_features, held_out, tokenizer.pad_token_id)
-            scores = squad_scores(gold, predicted)
-            history.append({"epoch": epoch + 1, **scores})
-            logger.info("epoch %d: held-out EM %.4f F1 %.4f", epoch + 1, scores["exact"],
-                        scores["f1"])
+
+    def epoch_batches():
+        order = torch.randperm(len(train_features), generator=generator).tolist()
+        for begin in range(0, len(order), settings.batch_size):
+            batch = [train_features[i] for i in order[begin : begin + settings.batch_size]]
+            yield {
+                **collate(batch, tokenizer.pad_token_id),
+                "start_positions": torch.tensor([f.start for f in batch]),
+                "end_positions": torch.tensor([f.end for f in batch]),
+            }
+
+    def evaluate():
+        predicted = predict_answers(model, held_features, held_out, tokenizer.pad_token_id)
+        return squad_scores(gold, predicted)
+
+    history = fine_tune(
+        model, settings.epochs, -(-len(train_features) // settings.batch_size), epoch_batches,
+        evaluate, settings.learning_rate, settings.warmup_fraction, "fine-tuning QA",
+    )
     settings.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(settings.out)
     tokenizer.save_pretrained(settings.out)

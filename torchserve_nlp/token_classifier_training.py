@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
-    get_linear_schedule_with_warmup,
 )
 
+from torchserve_nlp.fine_tuning import fine_tune
 from torchserve_nlp.ner_data import (
     LABELS,
     Sentence,
@@ -120,27 +119,17 @@ def train(settings: TrainSettings) -> dict:
     )
     train_items = encode(tokenizer, train_set, settings.max_length)
     held_items = encode(tokenizer, held_out, settings.max_length)
-    steps = settings.epochs * -(-len(train_items) // settings.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
-    warmup = int(settings.warmup_fraction * steps)
-    schedule = get_linear_schedule_with_warmup(optimizer, warmup, steps)
     generator = torch.Generator().manual_seed(settings.seed)
-    history = []
-    with tqdm(total=steps, desc="fine-tuning", unit="batch") as progress:
-        for epoch in range(settings.epochs):
-            model.train()
-            for batch in batches(train_items, settings.batch_size, generator):
-                loss = model(**collate(batch, tokenizer.pad_token_id)).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                progress.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-                progress.update()
-            scores = evaluate(model, held_items, held_out, tokenizer.pad_token_id)
-            history.append({"epoch": epoch + 1, **scores})
-            logger.info("epoch %d: held-out span F1 %.4f", epoch + 1, scores["f1"])
+
+    def epoch_batches():
+        for batch in batches(train_items, settings.batch_size, generator):
+            yield collate(batch, tokenizer.pad_token_id)
+
+    history = fine_tune(
+        model, settings.epochs, -(-len(train_items) // settings.batch_size), epoch_batches,
+        lambda: evaluate(model, held_items, held_out, tokenizer.pad_token_id),
+        settings.learning_rate, settings.warmup_fraction,
+    )
     settings.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(settings.out)
     tokenizer.save_pretrained(settings.out)
