@@ -274,9 +274,15 @@ def test_download_archive_and_serve(downloads, tmp_path):
     traced_mar = tmp_path / "store" / "BERTSeqClassification_Torchscript.mar"
 
     answers = serve(pretrained_mar, tmp_path / "pretrained")
-    for answer in answers:
+    model = AutoModelForSequenceClassification.from_pretrained(
+        downloads.pretrained, use_safetensors=True, local_files_only=True
+    ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(downloads.pretrained, local_files_only=True)
+    for text, answer in zip(TEXTS, answers, strict=True):
+        with torch.no_grad():  # each text alone: no padding in the reference
+            want = model(**tokenizer(text, return_tensors="pt")).logits.softmax(-1)[0]
         assert list(answer) == ["LABEL_0", "LABEL_1"]
-        assert sum(answer.values()) == pytest.approx(1, abs=1e-9)
+        assert list(answer.values()) == pytest.approx(want.tolist(), abs=1e-5)
     for got, want in zip(serve(traced_mar, tmp_path / "traced"), answers, strict=True):
         assert list(got) == list(want)
         assert list(got.values()) == pytest.approx(list(want.values()), abs=1e-5)
