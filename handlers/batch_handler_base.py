@@ -18,6 +18,9 @@ from typing import Any
 from ts.torch_handler.base_handler import BaseHandler
 
 logger = logging.getLogger(__name__)
+# What a handler that gives no explanations points the caller to: the Makefile's default
+# archive that explains (sentiment, by integrated gradients or SHAP).
+EXPLAINING_ARCHIVE = "BERTSeqClassification"
 
 
 class RequestError(Exception):
@@ -99,10 +102,13 @@ class BatchHandler(BaseHandler):
         return output
 
     def mark_for_explanation(self, item: Any) -> Any:
-        """``item`` (decoded) as asked to be explained, by /explanations; handlers that
-        explain override this."""
+        """``item`` (decoded) as asked to be explained, by /explanations (or by its body, for
+        handlers whose wire format has ``explain``); handlers that explain override this, the
+        others refuse the request here, naming an archive that explains."""
         raise RequestError(
-            f"{type(self).__name__} gives no explanations; send the request to /predictions"
+            f"{type(self).__name__} gives no explanations: send the request to /predictions "
+            f"without 'explain', or ask /explanations/{EXPLAINING_ARCHIVE}, which explains "
+            "sentiment by integrated gradients or SHAP"
         )
 
     def explain_batch(self, items: list[Any], outputs: list[Any]) -> list[Any]:

@@ -8,6 +8,13 @@ Errors raised by the model's own code fail that request alone: ``ValueError`` (t
 Python convention for "this argument's value is unacceptable") becomes 400 Bad Request;
 any other exception, ``TypeError`` included, is treated as a fault of the model code and
 becomes 500. The message names the exception and what it said.
+
+It gives no explanations. A request to /explanations is a 400 naming an archive that explains
+(``mark_for_explanation``). In a body, ``"explain"`` means something only where the body is
+this project's text wire format: for a ``str`` input, ``{"data": "...", "explain": true}`` is
+refused the same way rather than answered as if it had not asked. Wherever the body is the
+model's own input (a JSON object, array or anything else handed over parsed), its keys are the
+model's data, ``"explain"`` included, and are not interpreted here.
 """
 
 import logging
@@ -15,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from annotated_input import decode_input, encode_result, input_kind
+from annotated_input import InputKind, decode_input, encode_result, input_kind
 from batch_handler_base import BatchHandler, RequestError
 from predict_single_model import SPEC_FILE, read_spec, rebuild
+from text_request import decode_text_request
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +46,9 @@ class PredictSingleHandler(BatchHandler):
         )
 
     def decode_request(self, request: dict[str, Any], content_type: str) -> Any:
+        if self.input_kind is InputKind.TEXT:  # the text wire format, "explain" included
+            item = decode_text_request(request, content_type)
+            return item.text if item.explain is None else self.mark_for_explanation(item)
         return decode_input(request, content_type, self.input_kind)
 
     def predict(self, inputs: list[Any]) -> list[Any]:

@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import re
+import shutil
 import textwrap
 import zipfile
 from pathlib import Path
@@ -219,3 +221,159 @@ def test_cli_loader_rebuilds_from_file_and_safetensors(models, tmp_path):
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     with pytest.raises(PackagingError, match="not a .safetensors file"):
         load_model_from_files(path, tmp_path / "weights.pt", {"width": 3}, "Doubler")
+
+
+UNPACKABLE = textwrap.dedent(
+    """
+    from torch import nn
+
+
+    class PositionalOnly(nn.Module):
+        def __init__(self, width, /) -> None:
+            super().__init__()
+            self.width = width
+
+        def predict_single(self, text: str) -> str:
+            return text
+
+
+    class TwoInputs(nn.Module):
+        def predict_single(self, text: str, language: str) -> str:
+            return text
+
+
+    class NoInput(nn.Module):
+        def predict_single(self) -> str:
+            return ""
+
+
+    class NotAModule:
+        def predict_single(self, text: str) -> str:
+            return text
+    """
+)
+
+
+@pytest.fixture
+def unpackable(tmp_path):
+    return write_module(tmp_path, "unpackable", UNPACKABLE)
+
+
+@pytest.mark.parametrize(
+    "batching", [{"batch_size": 0}, {"max_batch_delay_ms": -1}, {"workers": 0}],
+    ids=["batch_size", "max_batch_delay_ms", "workers"],
+)
+def test_invalid_batching_is_refused(batching):
+    with pytest.raises(PackagingError) as error:
+        BatchingConfig(**batching)
+    assert str(error.value).startswith("invalid batching BatchingConfig(")
+    assert str(error.value).endswith(
+        "batch_size and workers must be >= 1 and max_batch_delay_ms >= 0"
+    )
+
+
+def test_model_that_is_not_a_module_is_refused(unpackable, tmp_path):
+    path, module = unpackable
+    with pytest.raises(PackagingError, match="^model is a NotAModule, not a torch.nn.Module$"):
+        package_model("m", module.NotAModule(), path, tmp_path / "store")
+
+
+@pytest.mark.parametrize(
+    ("class_name", "signature"), [("TwoInputs", "(self, text: str, language: str)"),
+                                  ("NoInput", "(self)")],
+)
+def test_predict_single_must_take_one_input(unpackable, tmp_path, class_name, signature):
+    path, module = unpackable
+    with pytest.raises(PackagingError) as error:
+        package_model("m", getattr(module, class_name)(), path, tmp_path / "store")
+    assert str(error.value).startswith(f"{class_name}.predict_single{signature}")
+    assert str(error.value).endswith("must take exactly one input besides self")
+
+
+def test_positional_only_constructor_parameters_are_refused(unpackable, tmp_path):
+    path, module = unpackable
+    with pytest.raises(PackagingError) as error:
+        package_model("m", module.PositionalOnly(2), path, tmp_path / "store")
+    assert str(error.value) == (
+        "PositionalOnly.__init__ has positional-only parameters ['width']; make them ordinary "
+        "parameters so they can be passed by name"
+    )
+
+
+def test_model_file_that_fails_to_run_is_refused(models, tmp_path):
+    _, module = models
+    broken = tmp_path / "broken.py"
+    broken.write_text("import a_module_the_worker_lacks\n")
+    with pytest.raises(PackagingError) as error:
+        package_model("m", module.Doubler(2), broken, tmp_path / "store")
+    assert str(error.value) == (
+        f"running {broken} failed with ModuleNotFoundError: No module named "
+        "'a_module_the_worker_lacks'; the archive runs it to rebuild the model, so it must "
+        "import cleanly"
+    )
+
+
+@pytest.mark.parametrize("name", ["my model", "-model", "model/v2", ""])
+def test_model_names_torchserve_refuses_are_refused(models, tmp_path, name):
+    path, module = models
+    with pytest.raises(PackagingError) as error:
+        package_model(name, module.Doubler(2), path, tmp_path / "store")
+    assert str(error.value) == (
+        f"model name {name!r} is not allowed by TorchServe; use letters, digits, '_', '-' and "
+        "'.', starting with a letter or digit"
+    )
+
+
+def test_missing_files_are_named(models, tmp_path):
+    path, module = models
+    missing = tmp_path / "vocab.txt"
+    named = f"^{re.escape(str(missing))} is not a file; pass an existing file$"
+    for arguments in ({"extra_files": [missing]}, {"requirements_file": missing}):
+        with pytest.raises(PackagingError, match=named):
+            package_model("m", module.Doubler(2), path, tmp_path / "store", **arguments)
+    with pytest.raises(PackagingError, match=named):
+        package_model("m", module.Doubler(2), missing, tmp_path / "store")
+
+
+@pytest.mark.parametrize("file_name", ["user-models.py", "user_models.txt", "2models.py"])
+def test_model_file_must_be_named_like_a_module(models, tmp_path, file_name):
+    path, module = models
+    renamed = tmp_path / "renamed" / file_name
+    renamed.parent.mkdir()
+    shutil.copy(path, renamed)
+    with pytest.raises(PackagingError) as error:
+        package_model("m", module.Doubler(2), renamed, tmp_path / "store")
+    assert str(error.value) == (
+        f"model file {renamed} must be a .py file named like a Python module"
+    )
+
+
+@pytest.mark.parametrize("stem", ["numpy", "json"])  # one the worker adds, one of stdlib
+def test_model_file_that_would_shadow_a_worker_module_is_refused(models, tmp_path, stem):
+    path, module = models
+    shadowing = tmp_path / "renamed" / f"{stem}.py"
+    shadowing.parent.mkdir()
+    shutil.copy(path, shadowing)
+    with pytest.raises(PackagingError) as error:
+        package_model("m", module.Doubler(2), shadowing, tmp_path / "store")
+    assert str(error.value) == (
+        f"model file {stem}.py would shadow the module {stem!r} in the TorchServe worker; "
+        "rename it"
+    )
+
+
+def test_cli_loader_names_a_missing_file_and_an_absent_class(models, tmp_path):
+    path, module = models
+    weights = tmp_path / "weights.safetensors"
+    named = f"^{re.escape(str(weights))} is not a file; pass an existing file$"
+    with pytest.raises(PackagingError, match=named):
+        load_model_from_files(path, weights, {"width": 3}, "Doubler")
+    from safetensors.torch import save_model
+
+    save_model(module.Doubler(3), str(weights))
+    with pytest.raises(PackagingError) as error:
+        load_model_from_files(path, weights, {"width": 3}, "Tripler")
+    assert str(error.value) == (
+        f"class 'Tripler' is not defined in {path} (classes defined there: ['Doubler', "
+        "'Forgetful', 'HoldsObject', 'NoPredict']); pass the file that defines the model's class"
+    )

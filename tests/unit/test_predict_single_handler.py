@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import logging
 import textwrap
 import zipfile
 from pathlib import Path
@@ -46,6 +47,20 @@ MODELS = textwrap.dedent(
         def predict_single(self, text: str) -> str:
             if text == "refuse":
                 raise ValueError("refuse is not a review")
+            return "single:" + text
+
+
+    class BatchedFaulty(Echo):
+        """Fails with other exceptions than ValueError, in both methods."""
+
+        def predict_batch(self, texts: list[str]) -> list[str]:
+            if "crash" in texts:
+                raise TypeError("cannot batch a crash")
+            return ["batch:" + text for text in texts]
+
+        def predict_single(self, text: str) -> str:
+            if text == "crash":
+                raise KeyError("crash")
             return "single:" + text
 
 
@@ -141,6 +156,49 @@ def test_predict_batch_is_used_and_a_failing_batch_is_retried_item_by_item(user_
     assert statuses == [200, 400, 200]
     assert json.loads(results[0]) == "single:a" and json.loads(results[2]) == "single:b"
     assert "refuse is not a review" in results[1]["message"]
+
+
+def test_other_exceptions_in_a_batch_are_500_for_their_request_alone(
+    user_module, tmp_path, caplog
+):
+    handler, model_dir = served(user_module, tmp_path, "BatchedFaulty")
+    results, statuses = run(handler, model_dir, [({"body": t}, {}) for t in ("a", "b")])
+    assert [json.loads(r) for r in results] == ["batch:a", "batch:b"] and statuses == [200, 200]
+    with caplog.at_level(logging.WARNING, logger="predict_single_handler"):
+        results, statuses = run(
+            handler, model_dir, [({"body": t}, {}) for t in ("a", "crash", "b")]
+        )
+    assert statuses == [200, 500, 200]
+    assert json.loads(results[0]) == "single:a" and json.loads(results[2]) == "single:b"
+    assert results[1] == {
+        "code": 500,
+        "type": "InternalServerError",
+        "message": "BatchedFaulty.predict_single raised KeyError: 'crash'",
+    }
+    retried = [r for r in caplog.records if "retrying item by item" in r.getMessage()]
+    assert retried and "TypeError: cannot batch a crash" in retried[0].exc_text
+
+
+def test_explain_is_refused_for_text_and_is_data_for_a_json_input(user_module, tmp_path):
+    handler, model_dir = served(user_module, tmp_path, "Echo")
+    json_type = {"Content-Type": "application/json"}
+    results, statuses = run(
+        handler,
+        model_dir,
+        [
+            ({"body": {"data": "plain", "explain": False}}, json_type),
+            ({"body": {"data": "asked", "explain": True}}, json_type),
+            ({"body": "asked"}, {"explain": "True"}),  # /explanations
+        ],
+    )
+    assert statuses == [200, 400, 400]
+    assert json.loads(results[0])["text"] == "plain"
+    for refused in results[1:]:
+        assert refused["message"].startswith("PredictSingleHandler gives no explanations")
+        assert "/explanations/BERTSeqClassification" in refused["message"]
+    handler, model_dir = served(user_module, tmp_path / "object", "TakesObject")
+    results, statuses = run(handler, model_dir, [({"body": {"explain": 1, "a": 2}}, json_type)])
+    assert statuses == [200] and json.loads(results[0]) == 3
 
 
 def test_bytes_annotation_gets_the_raw_body(user_module, tmp_path):

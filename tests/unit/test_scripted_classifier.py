@@ -1,13 +1,17 @@
-"""Tokenizer + traced encoder scripted together must equal eager model + HF tokenizer."""
+"""Tokenizer + traced encoder scripted together must equal eager model + HF tokenizer; the
+handler serving such a module refuses explanations per request."""
 
 import json
 import shutil
 
 import pytest
 import torch
+from scripted_text_classifier_handler import ScriptedTextClassifierHandler
 from transformers import BertConfig, BertForSequenceClassification
 
+from tests.fake_context import FakeContext
 from tests.oracles import eager_classifier_logits
+from tests.tiny_handlers import SCRIPTED_FILE, save_scripted_classifier
 from torchserve_nlp.offline_assets import minilm_dir
 from torchserve_nlp.scripted_classifier import build_scripted_classifier
 from torchserve_nlp.sentiment_training import TOKENIZER_SETTINGS
@@ -72,3 +76,28 @@ def test_batch_members_do_not_influence_each_other(scripted):
 
 def test_accepts_a_single_string(scripted):
     torch.testing.assert_close(scripted(TEXTS[2]), scripted([TEXTS[2]]), atol=0, rtol=0)
+
+
+def test_handler_refuses_explanations_per_request_naming_an_archive_that_explains(tmp_path):
+    model_dir = save_scripted_classifier(tmp_path / "scripted")
+    handler = ScriptedTextClassifierHandler()
+    handler.initialize(FakeContext(model_dir, serialized_file=SCRIPTED_FILE))
+    json_type = {"Content-Type": "application/json"}
+    context = FakeContext(model_dir, headers={1: json_type, 2: json_type, 3: {"explain": "True"}})
+    results = handler.handle(
+        [
+            {"body": "a short text"},
+            {"body": {"data": "a short text", "explain": False}},
+            {"body": {"data": "a short text", "explain": {"n_steps": 8}}},
+            {"body": "a short text"},  # sent to /explanations
+        ],
+        context,
+    )
+    assert context.statuses == {2: 400, 3: 400}
+    assert results[1] == results[0] and set(results[0]) == {"Negative", "Positive"}
+    for refused in results[2:]:
+        assert refused["message"] == (
+            "ScriptedTextClassifierHandler gives no explanations: send the request to "
+            "/predictions without 'explain', or ask /explanations/BERTSeqClassification, which "
+            "explains sentiment by integrated gradients or SHAP"
+        )
