@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,14 @@ import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 180
+# TorchServe's worker (ts/service.py, Service.predict) emits this metric once per batch it
+# predicted, with the ids of all the batch's requests; the frontend logs it to ts_log.log
+# (metrics_mode prometheus, as config.properties sets) or model_metrics.log (mode log).
+PREDICTION_TIME = re.compile(
+    r"PredictionTime\.\w+:[\d.]+\|#[^|]*\|#type:\w+\|#hostname:[^,]*,\d+,(?P<ids>[\w,-]+)"
+)
+METRIC_LOGS = ("ts_log.log", "model_metrics.log")
+REQUEST_ID = "x-request-id"  # the header TorchServe answers every request with
 
 
 def free_port() -> int:
@@ -38,6 +47,30 @@ class RunningServer:
         response = requests.get(f"{self.management_url}/models/{model}", timeout=30)
         response.raise_for_status()
         return response.json()
+
+    def batches_of(
+        self, responses: list[requests.Response], timeout: float = 10.0
+    ) -> list[list[requests.Response]]:
+        """``responses`` grouped by the batch a worker predicted them in, as TorchServe
+        itself reports it (the request ids of its PredictionTime metric), waiting up to
+        ``timeout`` seconds for the log lines to be written."""
+        by_id = {response.headers[REQUEST_ID]: response for response in responses}
+        deadline = time.monotonic() + timeout
+        while True:
+            groups = [ids for ids in self._predicted_batches() if set(ids) & set(by_id)]
+            seen = {request_id for ids in groups for request_id in ids}
+            if seen >= set(by_id) or time.monotonic() > deadline:
+                return [[by_id[i] for i in ids if i in by_id] for ids in groups]
+            time.sleep(0.2)
+
+    def _predicted_batches(self) -> list[tuple[str, ...]]:
+        batches: dict[tuple[str, ...], None] = {}  # each line may be logged twice
+        for name in METRIC_LOGS:
+            path = self.log_dir / name
+            text = path.read_text(errors="replace") if path.exists() else ""
+            for match in PREDICTION_TIME.finditer(text):
+                batches[tuple(filter(None, match["ids"].split(",")))] = None
+        return list(batches)
 
     def logs(self) -> str:
         parts = []

@@ -107,6 +107,12 @@ class LocalArchive:
         logger.info("loaded %s from %s (batch size %d)", info.model_name, mar_path, batch_size)
         return cls(info, service, batch_size, displaced)
 
+    @property
+    def handler(self) -> Any:
+        """The handler object TorchServe's loader made (its ``handle`` is the entry point),
+        for tests that look at what it does from outside."""
+        return self.service._entry_point.__self__
+
     def handle(self, requests: list[LocalRequest]) -> list[LocalResponse]:
         """One batch through the handler; one response per request, in order."""
         if not 1 <= len(requests) <= self.batch_size:

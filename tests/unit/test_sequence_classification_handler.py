@@ -1,7 +1,6 @@
 """Both sequence-classification archives, run in-process, answer what the eager model does."""
 
 import json
-import logging
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from transformers import BertTokenizerFast
 
 from scripts.archive_sequence_classifier import archive, archive_torchscript
 from tests.fake_context import FakeContext
+from tests.forward_shapes import forward_shapes
 from tests.oracles import eager_classifier_logits
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 from torchserve_nlp.tracing import TRACE_TEXTS
@@ -55,21 +55,19 @@ def assert_close(got: list[dict], want: list[dict], tolerance: float = 1e-5) -> 
 
 
 def test_both_archives_equal_the_eager_model_in_one_padded_forward(
-    stores, quick_sentiment_dir, tmp_path, caplog
+    stores, quick_sentiment_dir, tmp_path
 ):
     assert len(TEXTS) != len(TRACE_TEXTS)  # another batch shape than the traced one
     want = oracle(quick_sentiment_dir, TEXTS)
+    longest = max(len(t) for t in _token_ids(quick_sentiment_dir, TEXTS))
     answers = {}
     for mode, mar in stores.items():
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="sequence_classification_handler"):
-            responses = serve(mar, tmp_path / mode, [LocalRequest(t, "text/plain") for t in TEXTS])
+        with LocalArchive.open(mar, tmp_path / mode) as opened, forward_shapes(opened) as forwards:
+            responses = opened.handle([LocalRequest(t, "text/plain") for t in TEXTS])
         assert [r.status for r in responses] == [200] * len(TEXTS)
         answers[mode] = [r.payload for r in responses]
         assert_close(answers[mode], want)
-        forwards = [r.getMessage() for r in caplog.records if "forward over" in r.getMessage()]
-        longest = max(len(t) for t in _token_ids(quick_sentiment_dir, TEXTS))
-        assert forwards == [f"forward over {len(TEXTS)} texts of {longest} tokens"]
+        assert forwards == [(len(TEXTS), longest)]
     assert_close(answers["torchscript"], answers["pretrained"])
     assert all(abs(sum(a.values()) - 1) < 1e-9 for a in answers["pretrained"])
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from token_classification_handler import TokenClassificationHandler
-from transformers import BertForTokenClassification, BertTokenizerFast, pipeline
 
 from tests.fake_context import FakeContext
 from tests.ner_models import save_tiny_ner
+from tests.oracles import assert_same_entities, pipeline_entities
 
 STRATEGIES = ["none", "simple", "first", "average", "max"]
 MAX_LENGTH, STRIDE = 24, 8
@@ -56,26 +56,12 @@ def windowed(model_dir) -> TokenClassificationHandler:
 
 
 def reference(model_dir: Path, text: str, strategy: str, stride: int | None) -> list[dict]:
-    tokenizer = BertTokenizerFast.from_pretrained(model_dir)
-    tokenizer.model_max_length = 512 if stride is None else MAX_LENGTH
-    model = BertForTokenClassification.from_pretrained(model_dir).eval()
-    ner = pipeline("token-classification", model=model, tokenizer=tokenizer, device="cpu")
-    kwargs = {} if stride is None else {"stride": stride}
-    return ner(text, aggregation_strategy=strategy, **kwargs)
+    return pipeline_entities(model_dir, text, strategy, stride, MAX_LENGTH)
 
 
 def serve(handler, bodies: list, context=None) -> list:
     context = context or FakeContext(handler.model_dir)
     return handler.handle([{"body": body} for body in bodies], context)
-
-
-def assert_same_entities(got: list[dict], expected: list[dict]) -> None:
-    assert len(got) == len(expected), (got, expected)
-    for g, e in zip(got, expected, strict=True):
-        assert {k: v for k, v in g.items() if k != "score"} == {
-            k: v for k, v in e.items() if k != "score"
-        }
-        assert abs(g["score"] - float(e["score"])) <= 1e-4, (g, e)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -5,10 +5,7 @@ classifier and run in-process through TorchServe's own loader (LocalArchive).
 """
 
 import json
-import logging
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,9 @@ import torch
 from transformers import BertForTokenClassification, BertTokenizerFast
 
 from scripts.archive_token_classifier import TRACED_FILE, archive, archive_torchscript
+from tests.forward_shapes import forward_shapes
 from tests.ner_models import save_tiny_ner
+from tests.oracles import assert_same_entities
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 from torchserve_nlp.tracing import TRACE_TEXTS
 
@@ -41,7 +40,6 @@ TEXTS = [
     "@elonmusk Microsoft's #AI folks met Tsitsipas at Wimbledon!",
 ]
 ALONE = TEXTS[3]  # a batch of one request, one window
-FORWARD_LOGGER = "transformer_model"  # logs every windowed forward
 
 
 @pytest.fixture(scope="module")
@@ -58,32 +56,6 @@ def stores(build_dir, tmp_path_factory) -> dict[str, Path]:
     }
 
 
-class ForwardShapes(logging.Handler):
-    """Collects the handler's "forward over N windows of W tokens" log lines."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("forward over"):
-            self.messages.append(message)
-
-
-@contextmanager
-def forward_shapes() -> Iterator[ForwardShapes]:
-    logger = logging.getLogger(FORWARD_LOGGER)
-    collector, level = ForwardShapes(), logger.level
-    logger.addHandler(collector)
-    logger.setLevel(logging.INFO)
-    try:
-        yield collector
-    finally:
-        logger.removeHandler(collector)
-        logger.setLevel(level)
-
-
 def request(text: str, strategy: str) -> LocalRequest:
     return LocalRequest({"inputs": text, "parameters": {"aggregation_strategy": strategy}})
 
@@ -97,25 +69,16 @@ def payloads(archive_: LocalArchive, requests: list[LocalRequest]) -> list:
 @pytest.fixture(scope="module")
 def served(stores, tmp_path_factory) -> dict[str, dict]:
     """Per mode: per strategy the batch of TEXTS and ALONE as a batch of one, and the
-    forward shapes logged meanwhile. Each archive is opened once, then closed."""
+    shapes of the model's forwards meanwhile. Each archive is opened once, then closed."""
     results = {}
     for mode, mar in stores.items():
-        with forward_shapes() as shapes, LocalArchive.open(
+        with LocalArchive.open(
             mar, tmp_path_factory.mktemp(mode), batch_size=len(TEXTS)
-        ) as opened:
+        ) as opened, forward_shapes(opened) as shapes:
             batches = {s: payloads(opened, [request(t, s) for t in TEXTS]) for s in STRATEGIES}
             alone = {s: payloads(opened, [request(ALONE, s)])[0] for s in STRATEGIES}
-        results[mode] = {"batches": batches, "alone": alone, "forwards": shapes.messages}
+        results[mode] = {"batches": batches, "alone": alone, "forwards": shapes}
     return results
-
-
-def assert_same_entities(got: list[dict], expected: list[dict]) -> None:
-    assert len(got) == len(expected), (got, expected)
-    for g, e in zip(got, expected, strict=True):
-        assert {k: v for k, v in g.items() if k != "score"} == {
-            k: v for k, v in e.items() if k != "score"
-        }, (g, e)
-        assert abs(g["score"] - e["score"]) <= 1e-4, (g, e)
 
 
 def windows_of(text: str, build_dir: Path) -> int:
@@ -154,11 +117,9 @@ def test_the_comparison_covers_entities_windows_and_untraced_shapes(served, buil
     for mode in MODES:
         forwards = served[mode]["forwards"]
         assert len(forwards) == 2 * len(STRATEGIES), forwards
-        assert set(forwards[: len(STRATEGIES)]) == {
-            f"forward over {batch_windows} windows of {MAX_LENGTH} tokens"
-        }
-        assert all(f.startswith("forward over 1 windows of ") for f in forwards[len(STRATEGIES):])
-        assert all(f"over {trace_shape[0]} windows of {trace_shape[1]} " not in f for f in forwards)
+        assert set(forwards[: len(STRATEGIES)]) == {(batch_windows, MAX_LENGTH)}
+        assert all(windows == 1 for windows, _ in forwards[len(STRATEGIES):]), forwards
+        assert trace_shape not in forwards
 
 
 def test_torchscript_archive_holds_the_trace_not_the_weights(stores):
