@@ -7,22 +7,46 @@ from question_answering_handler import QuestionAnsweringHandler
 from token_classification_handler import TokenClassificationHandler
 from transformer_model import LoadedModel
 
+from tests.explain_checks import (
+    assert_complete,
+    assert_rows_cover,
+    first_window_holding,
+    forward_at_input_and_baseline,
+    overlapping,
+)
 from tests.fake_context import FakeContext
 from tests.ner_models import save_tiny_ner
 from tests.qa_models import END_WORD, START_WORD, planted_qa_model
 
 ANSWER = f"{START_WORD} crossing {END_WORD}"
 FILLER = "Nobody on the committee agreed about the roads, the budget or the library. "
+# Integrated gradients' quadrature error allowed: a share of the change plus float32 rounding
+# (measured on these models: below 1e-7 of the change, 5e-7 absolute).
+COMPLETENESS, ROUNDING = 1e-3, 1e-5
 NER_TEXTS = [
     "Barack Obama met Angela Merkel in Berlin.",
     "Kathmandu to Reykjavik with Volkswagen engineers " * 12,  # several windows
 ]
 
 
-def assert_complete(explanation: dict, *row_lists: list) -> None:
-    total = sum(row["score"] for rows in row_lists for row in rows)
-    change = explanation["output"] - explanation["baseline_output"]
-    assert abs(total - change) <= abs(explanation["convergence_delta"]) + 1e-5
+def windows(handler, *texts):
+    """The text's (or question and context's) windows, tokenized by the test as the handler
+    splits them."""
+    return handler.tokenizer(
+        *texts, truncation="only_second" if len(texts) == 2 else True,
+        max_length=handler.config.max_length, stride=handler.config.doc_stride,
+        return_overflowing_tokens=True, return_offsets_mapping=True,
+        return_special_tokens_mask=True, return_token_type_ids=True,
+    )
+
+
+def own_forward(handler, encoding, row):
+    """The eager model's outputs on window ``row`` and on its baseline ([PAD] for every
+    non-special token), from the test's own forward."""
+    return forward_at_input_and_baseline(
+        handler.model.eager, encoding["input_ids"][row], encoding["token_type_ids"][row],
+        encoding["special_tokens_mask"][row], handler.tokenizer.pad_token_id,
+    )
 
 
 def assert_rows_index(text: str, rows: list) -> None:
@@ -66,7 +90,20 @@ def test_qa_explains_the_answer_in_its_window_with_the_answer_words_on_top(qa_ha
     rows, question_rows = explanation["attributions"], explanation["question_attributions"]
     assert_rows_index(context, rows)
     assert_rows_index(question, question_rows)
-    assert_complete(explanation, rows, question_rows)
+    # The explained window is the first holding the answer; the objective there, from the
+    # test's own forward: start logit at the answer's first token + end logit at its last.
+    answer = result["prediction"]
+    encoding = windows(qa_handler, question, context)
+    row = first_window_holding(encoding, answer["start"], answer["end"], sequence=1)
+    assert_rows_cover(rows, encoding, row, sequence=1)
+    tokens = overlapping(encoding, row, 1, answer["start"], answer["end"])
+    at_input, at_baseline = (
+        (output.start_logits[0, tokens[0]] + output.end_logits[0, tokens[-1]]).item()
+        for output in own_forward(qa_handler, encoding, row)
+    )
+    assert at_input - at_baseline > 10
+    assert_complete(explanation, rows + question_rows, at_input, at_baseline,
+                    tolerance=COMPLETENESS * abs(at_input - at_baseline) + ROUNDING)
     top_two = sorted(rows, key=lambda r: r["score"], reverse=True)[:2]
     assert {r["text"] for r in top_two} == {START_WORD, END_WORD}
     # The window explained is a later one: the first holds only filler.
@@ -94,19 +131,32 @@ def test_ner_explains_every_entity_of_every_request(ner_handler):
     results, statuses = serve(ner_handler, bodies)
     assert statuses == {}
     assert isinstance(results[2], list)  # not asked: the plain entity list
+    changes = []
     for text, result in zip(NER_TEXTS, results[:2], strict=True):
         entities, explanations = result["prediction"], result["explanation"]
         assert entities and len(explanations) == min(len(entities), 16)
+        encoding = windows(ner_handler, text)
         for entity, explanation in zip(entities[:16], explanations, strict=True):
             label = entity.get("entity_group", entity.get("entity"))
             assert explanation["target"] == f"{label}: {entity['word']}"
             assert explanation["entity"]["start"] == entity["start"]
             assert explanation["text"] == text
-            assert_rows_index(text, explanation["attributions"])
-            assert_complete(explanation, explanation["attributions"])
-            # The window explained holds the entity.
-            spans = [(r["start"], r["end"]) for r in explanation["attributions"]]
-            assert min(s for s, _ in spans) <= entity["start"] < max(e for _, e in spans)
+            rows = explanation["attributions"]
+            assert_rows_index(text, rows)
+            # The explained window is the first holding the entity; the objective there, from
+            # the test's own forward: the entity tokens' summed probability of B-/I-label.
+            row = first_window_holding(encoding, entity["start"], entity["end"], sequence=0)
+            assert_rows_cover(rows, encoding, row, sequence=0)
+            tokens = overlapping(encoding, row, 0, entity["start"], entity["end"])
+            group = [ner_handler.labels.index(f"{p}-{label}") for p in ("B", "I")]
+            at_input, at_baseline = (
+                output.logits.softmax(-1)[0, tokens][:, group].sum().item()
+                for output in own_forward(ner_handler, encoding, row)
+            )
+            changes.append(abs(at_input - at_baseline))
+            assert_complete(explanation, rows, at_input, at_baseline,
+                            tolerance=COMPLETENESS * changes[-1] + ROUNDING)
+    assert max(changes) > 0.5
 
 
 def test_ner_entity_late_in_a_long_text_is_explained_in_a_later_window(ner_handler):
