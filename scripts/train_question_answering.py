@@ -18,7 +18,10 @@ from torchserve_nlp.qa_training import QATrainSettings, quick, train
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--out", type=Path, default=Path("build/question_answering"))
-    parser.add_argument("--quick", action="store_true", help="small subset, one epoch (< 1 min)")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="240 one-tweet questions, four epochs (< 1 min; tests)",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--seed", type=int)
     args = parser.parse_args()

@@ -16,7 +16,9 @@ from torchserve_nlp.token_classifier_training import TrainSettings, quick, train
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--out", type=Path, default=Path("build/token_classification"))
-    parser.add_argument("--quick", action="store_true", help="tiny subset, one epoch (< 1 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="200 tweets, four epochs (< 1 min; tests)"
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--seed", type=int)
     args = parser.parse_args()

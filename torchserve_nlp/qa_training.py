@@ -41,6 +41,7 @@ class QATrainSettings:
     warmup_fraction: float = 0.1
     held_out: float = 0.25
     seed: int = 13
+    max_tweets: int = 5  # tweets per passage, at most
     max_length: int = 128
     doc_stride: int = 32
     limit_train: int | None = None
@@ -48,8 +49,13 @@ class QATrainSettings:
 
 
 def quick(out: Path) -> QATrainSettings:
-    """A < 1 minute run for tests: a small subset, one epoch."""
-    return QATrainSettings(out=out, epochs=1, limit_train=96, limit_held_out=32)
+    """A < 1 minute run (2 cores) for tests: one-tweet passages in one short window, 240
+    questions seen four times. It starts finding answers (exact match 0.31 on 89 answerable
+    held-out questions) but barely beats answering nothing overall (0.57 against 0.555)."""
+    return QATrainSettings(
+        out=out, epochs=4, batch_size=8, learning_rate=5e-4, max_tweets=1, max_length=64,
+        doc_stride=16, limit_train=240, limit_held_out=200,
+    )
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,8 @@ def train(settings: QATrainSettings) -> dict:
     torch.manual_seed(settings.seed)
     base = settings.base_model or minilm_dir()
     data = build_qa_split(
-        settings.data or optimus_ner_txt(), held_out=settings.held_out, seed=settings.seed
+        settings.data or optimus_ner_txt(), held_out=settings.held_out, seed=settings.seed,
+        max_tweets=settings.max_tweets,
     )
     train_set = data.train[: settings.limit_train]
     held_out = data.held_out[: settings.limit_held_out]
