@@ -94,3 +94,18 @@ def test_bad_requests_fail_alone_in_a_mixed_batch(server, quick_sentiment_dir):
         assert body["code"] == 400 and message in body["message"]
     statuses = [{r.status_code for r in batch} for batch in server.batches_of(responses)]
     assert {200, 400} in statuses, f"no mixed batch formed: {statuses}"
+    # The handler's per-request content type reaches the client, for answers and errors alike.
+    assert {r.headers["Content-Type"] for r in responses} == {"application/json"}
+
+
+def test_explanations_are_refused_naming_an_archive_that_explains(server, quick_sentiment_dir):
+    endpoint = requests.post(f"{server.inference_url}/explanations/{MODEL}",
+                             data=TEXTS[0].encode(), timeout=60)
+    in_body = server.predict(MODEL, json={"data": TEXTS[0], "explain": True})
+    for response in (endpoint, in_body):
+        assert response.status_code == 400, response.text
+        assert response.headers["Content-Type"] == "application/json"
+        assert "/explanations/BERTSeqClassification" in response.json()["message"]
+    plain = server.predict(MODEL, json={"data": TEXTS[0], "explain": False})
+    assert plain.status_code == 200
+    assert_close(plain.json(), expected_probabilities(quick_sentiment_dir, [TEXTS[0]])[0])
