@@ -21,9 +21,9 @@ from tests.explain_models import (
     TokenwiseTagger,
     save_two_label_classifier,
 )
-from tests.fake_context import FakeContext
 from tests.ner_models import save_tiny_ner
 from tests.qa_models import END_WORD, START_WORD, planted_qa_model
+from tests.worker_context import WorkerContext
 
 EXACT = 1e-7
 LABELS = ("Negative", "Positive")
@@ -48,7 +48,7 @@ def with_model(handler, model, outputs):
 
 
 def serve(handler, bodies):
-    context = FakeContext(handler.model_dir)
+    context = WorkerContext(handler.model_dir)
     results = handler.handle([{"body": body} for body in bodies], context)
     assert context.statuses == {}
     return results
@@ -67,7 +67,7 @@ def assert_scores(rows, expected):
 @pytest.fixture(scope="module")
 def bag_handler(tmp_path_factory):
     handler = SequenceClassificationHandler()
-    handler.initialize(FakeContext(save_two_label_classifier(tmp_path_factory.mktemp("bag"),
+    handler.initialize(WorkerContext(save_two_label_classifier(tmp_path_factory.mktemp("bag"),
                                                              LABELS)))
     return with_model(handler, BagOfEmbeddings(handler.tokenizer.vocab_size), ("logits",))
 
@@ -76,7 +76,7 @@ def bag_handler(tmp_path_factory):
 def qa_handler(tmp_path_factory):
     model_dir = planted_qa_model(tmp_path_factory.mktemp("qa"), max_length=32, doc_stride=8)
     handler = QuestionAnsweringHandler()
-    handler.initialize(FakeContext(model_dir))
+    handler.initialize(WorkerContext(model_dir))
     tokenizer = handler.tokenizer
     model = TokenwiseQA(
         tokenizer.vocab_size, tokenizer.convert_tokens_to_ids([START_WORD]),
@@ -92,7 +92,7 @@ def ner_handler(tmp_path_factory):
         max_length=32, doc_stride=8,
     )
     handler = TokenClassificationHandler()
-    handler.initialize(FakeContext(model_dir))
+    handler.initialize(WorkerContext(model_dir))
     planted = {handler.tokenizer.convert_tokens_to_ids(token): handler.labels.index(label)
                for token, label in PLANTED.items()}
     model = TokenwiseTagger(handler.tokenizer.vocab_size, len(handler.labels), planted)

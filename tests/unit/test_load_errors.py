@@ -20,7 +20,6 @@ from token_classification_handler import TokenClassificationHandler
 from transformer_config import parse_handler_config
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
-from tests.fake_context import FakeContext
 from tests.ner_models import save_tiny_ner
 from tests.qa_models import random_qa_model
 from tests.tiny_handlers import (
@@ -32,6 +31,7 @@ from tests.tiny_handlers import (
     save_traced_classifier,
     write_setup,
 )
+from tests.worker_context import WorkerContext
 from torchserve_nlp.ner_data import LABELS as NER_LABELS
 from torchserve_nlp.offline_assets import minilm_dir
 
@@ -89,7 +89,7 @@ def copy(model_dir: Path, tmp_path: Path) -> Path:
 
 def load(handler: Any, model_dir: Path, yaml_config: dict | None = None,
          serialized_file: str = "model.safetensors") -> None:
-    handler.initialize(FakeContext(model_dir, yaml_config, serialized_file=serialized_file))
+    handler.initialize(WorkerContext(model_dir, yaml_config, serialized_file=serialized_file))
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from tests.explain_checks import (
     forward_at_input_and_baseline,
     overlapping,
 )
-from tests.fake_context import FakeContext
 from tests.ner_models import save_tiny_ner
 from tests.qa_models import END_WORD, START_WORD, planted_qa_model
+from tests.worker_context import WorkerContext
 
 ANSWER = f"{START_WORD} crossing {END_WORD}"
 FILLER = "Nobody on the committee agreed about the roads, the budget or the library. "
@@ -57,7 +57,7 @@ def assert_rows_index(text: str, rows: list) -> None:
 def qa_handler(tmp_path_factory):
     model_dir = planted_qa_model(tmp_path_factory.mktemp("planted"), max_length=32, doc_stride=8)
     handler = QuestionAnsweringHandler()
-    handler.initialize(FakeContext(model_dir))
+    handler.initialize(WorkerContext(model_dir))
     return handler
 
 
@@ -68,12 +68,12 @@ def ner_handler(tmp_path_factory):
         max_length=32, doc_stride=8,
     )
     handler = TokenClassificationHandler()
-    handler.initialize(FakeContext(out))
+    handler.initialize(WorkerContext(out))
     return handler
 
 
 def serve(handler, bodies, headers=None):
-    context = FakeContext(handler.model_dir, headers=headers)
+    context = WorkerContext(handler.model_dir, headers=headers)
     return handler.handle([{"body": body} for body in bodies], context), context.statuses
 
 

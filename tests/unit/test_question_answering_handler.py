@@ -10,8 +10,8 @@ import pytest
 from question_answering_handler import QuestionAnsweringHandler
 from transformers import BertTokenizerFast
 
-from tests.fake_context import FakeContext
 from tests.qa_models import END_WORD, START_WORD, planted_qa_model, random_qa_model
+from tests.worker_context import WorkerContext
 
 ORACLE_SCRIPT = Path(__file__).resolve().parents[1] / "hf4_qa_oracle.py"
 ORACLE_PACKAGES = ["torch==2.13.0", "transformers==4.57.6"]
@@ -59,12 +59,12 @@ def planted_dir(tmp_path_factory) -> Path:
 def load(model_dir: Path, **handler_config) -> QuestionAnsweringHandler:
     config = {"max_length": MAX_LENGTH, "doc_stride": STRIDE, **handler_config}
     handler = QuestionAnsweringHandler()
-    handler.initialize(FakeContext(model_dir, {"handler": config}))
+    handler.initialize(WorkerContext(model_dir, {"handler": config}))
     return handler
 
 
 def serve(handler: QuestionAnsweringHandler, bodies: list) -> tuple[list, dict[int, int]]:
-    context = FakeContext(handler.model_dir)
+    context = WorkerContext(handler.model_dir)
     return handler.handle([{"body": body} for body in bodies], context), context.statuses
 
 

@@ -41,7 +41,6 @@ from scripted_text_classifier_handler import ScriptedTextClassifierHandler
 from sequence_classification_handler import SequenceClassificationHandler
 from token_classification_handler import TokenClassificationHandler
 
-from tests.fake_context import FakeContext
 from tests.ner_models import save_tiny_ner
 from tests.qa_models import random_qa_model
 from tests.tiny_handlers import (
@@ -52,6 +51,7 @@ from tests.tiny_handlers import (
     save_tiny_classifier,
     save_traced_classifier,
 )
+from tests.worker_context import WorkerContext
 
 HANDLERS_DIR = Path(__file__).resolve().parents[2] / "handlers"
 TYPES = {400: "BadRequest", 413: "ClientError", 500: "InternalServerError"}
@@ -367,12 +367,12 @@ def answers_alone() -> dict[str, Any]:
 
 
 def loaded(handler, model_dir: Path, serialized_file: str = "model.safetensors"):
-    handler.initialize(FakeContext(model_dir, serialized_file=serialized_file))
+    handler.initialize(WorkerContext(model_dir, serialized_file=serialized_file))
     return handler
 
 
 def serve(handler, requests: list[dict], headers: list[dict]) -> tuple[list, dict[int, int]]:
-    context = FakeContext(handler.model_dir, headers=dict(enumerate(headers)))
+    context = WorkerContext(handler.model_dir, headers=dict(enumerate(headers)))
     return handler.handle(requests, context), context.statuses
 
 

@@ -9,9 +9,9 @@ import torch
 from scripted_text_classifier_handler import ScriptedTextClassifierHandler
 from transformers import BertConfig, BertForSequenceClassification
 
-from tests.fake_context import FakeContext
 from tests.oracles import eager_classifier_logits
 from tests.tiny_handlers import SCRIPTED_FILE, save_scripted_classifier
+from tests.worker_context import WorkerContext
 from torchserve_nlp.offline_assets import minilm_dir
 from torchserve_nlp.scripted_classifier import build_scripted_classifier
 from torchserve_nlp.sentiment_training import TOKENIZER_SETTINGS
@@ -81,9 +81,9 @@ def test_accepts_a_single_string(scripted):
 def test_handler_refuses_explanations_per_request_naming_an_archive_that_explains(tmp_path):
     model_dir = save_scripted_classifier(tmp_path / "scripted")
     handler = ScriptedTextClassifierHandler()
-    handler.initialize(FakeContext(model_dir, serialized_file=SCRIPTED_FILE))
+    handler.initialize(WorkerContext(model_dir, serialized_file=SCRIPTED_FILE))
     json_type = {"Content-Type": "application/json"}
-    context = FakeContext(model_dir, headers={1: json_type, 2: json_type, 3: {"explain": "True"}})
+    context = WorkerContext(model_dir, headers={1: json_type, 2: json_type, 3: {"explain": "True"}})
     results = handler.handle(
         [
             {"body": "a short text"},

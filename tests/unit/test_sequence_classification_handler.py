@@ -10,9 +10,9 @@ from text_request import TextRequest
 from transformers import BertTokenizerFast
 
 from scripts.archive_sequence_classifier import archive, archive_torchscript
-from tests.fake_context import FakeContext
 from tests.forward_shapes import forward_shapes
 from tests.oracles import eager_classifier_logits
+from tests.worker_context import WorkerContext
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 from torchserve_nlp.tracing import TRACE_TEXTS
 
@@ -111,7 +111,7 @@ def test_index_to_name_overrides_config_labels(quick_sentiment_dir, tmp_path):
     model_dir = _model_dir(quick_sentiment_dir, tmp_path)
     (model_dir / "index_to_name.json").write_text(json.dumps({"0": "bad", "1": "good"}))
     handler = SequenceClassificationHandler()
-    handler.initialize(FakeContext(model_dir))
+    handler.initialize(WorkerContext(model_dir))
     [answer] = handler.predict([TextRequest("fine")])
     [want] = oracle(quick_sentiment_dir, ["fine"])
     assert list(answer) == ["bad", "good"]
@@ -125,7 +125,7 @@ def test_index_to_name_overrides_config_labels(quick_sentiment_dir, tmp_path):
 def test_wrong_configuration_fails_at_load(quick_sentiment_dir, tmp_path, setup, message):
     model_dir = _model_dir(quick_sentiment_dir, tmp_path, **setup)
     with pytest.raises(ValueError, match=message):
-        SequenceClassificationHandler().initialize(FakeContext(model_dir))
+        SequenceClassificationHandler().initialize(WorkerContext(model_dir))
 
 
 def _token_ids(model_dir: Path, texts: list[str]) -> list[list[int]]:

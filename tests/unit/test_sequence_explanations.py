@@ -5,8 +5,8 @@ from sequence_classification_handler import SequenceClassificationHandler
 
 from scripts.archive_sequence_classifier import archive_torchscript
 from tests.explain_checks import FORWARD_TOLERANCE, assert_complete, forward_at_input_and_baseline
-from tests.fake_context import FakeContext
 from tests.sentiment_toy import LABELS, sentences, train_toy_sentiment
+from tests.worker_context import WorkerContext
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 
 CRAFTED = [
@@ -25,12 +25,12 @@ def toy_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def handler(toy_dir):
     handler = SequenceClassificationHandler()
-    handler.initialize(FakeContext(toy_dir))
+    handler.initialize(WorkerContext(toy_dir))
     return handler
 
 
 def serve(handler, bodies, headers=None):
-    context = FakeContext(handler.model_dir, headers=headers)
+    context = WorkerContext(handler.model_dir, headers=headers)
     return handler.handle([{"body": body} for body in bodies], context), context.statuses
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from token_classification_handler import TokenClassificationHandler
 
-from tests.fake_context import FakeContext
 from tests.ner_models import save_tiny_ner
 from tests.oracles import assert_same_entities, pipeline_entities
+from tests.worker_context import WorkerContext
 
 STRATEGIES = ["none", "simple", "first", "average", "max"]
 MAX_LENGTH, STRIDE = 24, 8
@@ -39,7 +39,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 def load_handler(model_dir: Path, **yaml_handler) -> TokenClassificationHandler:
     handler = TokenClassificationHandler()
-    handler.initialize(FakeContext(model_dir, {"handler": yaml_handler}))
+    handler.initialize(WorkerContext(model_dir, {"handler": yaml_handler}))
     return handler
 
 
@@ -60,7 +60,7 @@ def reference(model_dir: Path, text: str, strategy: str, stride: int | None) -> 
 
 
 def serve(handler, bodies: list, context=None) -> list:
-    context = context or FakeContext(handler.model_dir)
+    context = context or WorkerContext(handler.model_dir)
     return handler.handle([{"body": body} for body in bodies], context)
 
 
@@ -129,7 +129,7 @@ def test_ignore_labels_parameter_and_default(handler):
     ],
 )
 def test_bad_parameter_fails_only_its_request_with_400(handler, parameters, named):
-    context = FakeContext(handler.model_dir)
+    context = WorkerContext(handler.model_dir)
     bad = {"inputs": SENTENCES[0], "parameters": parameters}
     results = serve(handler, [SENTENCES[0], bad, SENTENCES[1]], context)
     assert context.statuses == {1: 400}
@@ -139,7 +139,7 @@ def test_bad_parameter_fails_only_its_request_with_400(handler, parameters, name
 
 def test_text_needing_too_many_windows_gets_413_alone(model_dir, windowed):
     handler = load_handler(model_dir, max_length=MAX_LENGTH, doc_stride=STRIDE, max_windows=2)
-    context = FakeContext(model_dir)
+    context = WorkerContext(model_dir)
     results = serve(handler, [LONG_TEXT, SENTENCES[1]], context)
     assert context.statuses == {0: 413}
     assert "max_windows" in results[0]["message"] or "windows" in results[0]["message"]
