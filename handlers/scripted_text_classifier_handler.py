@@ -1,37 +1,11 @@
-"""Handler for a TorchScript file that holds tokenizer and classifier together.
+"""TorchServe entry point (``--handler``) for a TorchScript tokenizer + classifier.
 
-The scripted module takes ``List[str]`` and returns logits, so serving needs no tokenizer
-files and cannot drift from the tokenizer used in training.
-
-It gives no explanations: integrated gradients need an eager model to differentiate, and
-SHAP needs numpy and shap, which this archive (served on torch and torchserve alone) does not
-require. A request sent to /explanations or with ``"explain"`` (true or an object) in its JSON
-body is refused with a 400 naming an archive that explains (``mark_for_explanation``) rather
-than answered as if it had not asked; the rest of its batch is answered.
+The code is in ``nlp_runtime.tasks.scripted_classifier``;
+the archive carries the whole ``handlers`` folder.
 """
 
-from pathlib import Path
-from typing import Any
-
-import torch
-from batch_handler_base import BatchHandler
-from classification_postprocess import label_probabilities, read_index_to_name, softmax
-from text_request import TextRequest, decode_text_request
+from nlp_runtime.tasks.scripted_classifier import ScriptedTextClassifier
 
 
-class ScriptedTextClassifierHandler(BatchHandler):
-    def load(self, model_dir: Path, context: Any) -> None:
-        serialized = context.manifest["model"]["serializedFile"]
-        self.model = torch.jit.load(str(model_dir / serialized), map_location="cpu").eval()
-        with torch.inference_mode():  # labels for every class, checked here, not per batch
-            classes = self.model(["a"]).shape[-1]
-        self.labels = read_index_to_name(model_dir / "index_to_name.json", classes)
-
-    def decode_request(self, request: dict[str, Any], content_type: str) -> TextRequest:
-        item = decode_text_request(request, content_type)
-        return item if item.explain is None else self.mark_for_explanation(item)
-
-    def predict(self, inputs: list[TextRequest]) -> list[dict[str, float]]:
-        with torch.inference_mode():
-            logits = self.model([item.text for item in inputs])
-        return label_probabilities(softmax(logits), self.labels)
+class ScriptedTextClassifierHandler(ScriptedTextClassifier):
+    """The one class TorchServe's loader looks for in this file."""

@@ -6,9 +6,7 @@ Equivalent to:
     torch-model-archiver --model-name scriptable_tokenizer --version 1.0 \
         --serialized-file build/sentiment/model_jit.pt \
         --handler handlers/scripted_text_classifier_handler.py \
-        --extra-files handlers/batch_handler_base.py,handlers/text_request.py,\
-handlers/explain_request.py,\
-handlers/classification_postprocess.py,artifacts/scriptable_tokenizer/index_to_name.json,\
+        --extra-files handlers,artifacts/scriptable_tokenizer/index_to_name.json,\
 build/sentiment/metrics.json \
         --config-file artifacts/scriptable_tokenizer/model-config.yaml --export-path model_store
 """
@@ -16,6 +14,7 @@ build/sentiment/metrics.json \
 from pathlib import Path
 
 from torchserve_nlp.archiver import REPO_ROOT, archive_cli, archive_model
+from torchserve_nlp.file_names import INDEX_TO_NAME, METRICS_FILE, MODEL_CONFIG_YAML
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "scriptable_tokenizer"
 
@@ -27,16 +26,19 @@ def archive(build_dir: Path, export_path: Path, name: str = "scriptable_tokenize
         handler="scripted_text_classifier_handler.py",
         export_path=export_path,
         extra_files=[
-            REPO_ROOT / "handlers" / "classification_postprocess.py",
-            ARTIFACTS / "index_to_name.json",
-            build_dir / "metrics.json",
+            ARTIFACTS / INDEX_TO_NAME,
+            build_dir / METRICS_FILE,
         ],
-        config_file=ARTIFACTS / "model-config.yaml",
+        config_file=ARTIFACTS / MODEL_CONFIG_YAML,
     )
 
 
 def main() -> None:
-    archive_cli(__doc__.split("\n")[1], "directory with model_jit.pt, metrics.json", archive)
+    archive_cli(
+        "Package the TorchScript tokenizer+classifier (scripts/script_tokenizer_and_model.py's "
+        "model_jit.pt) with its label map and metrics as <export-path>/scriptable_tokenizer.mar.",
+        "directory with model_jit.pt, metrics.json", archive,
+    )
 
 
 if __name__ == "__main__":

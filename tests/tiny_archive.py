@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from torchserve_nlp.archiver import HANDLERS, archive_model
+from torchserve_nlp.archiver import archive_model
 
 NAME = "tiny_classifier"
 LABELS = {"0": "Negative", "1": "Positive"}
@@ -42,6 +42,6 @@ def build_tiny_archive(work_dir: Path, labels: dict[str, str] = LABELS) -> Path:
         serialized_file=model_path,
         handler="scripted_text_classifier_handler.py",
         export_path=work_dir / "model_store",
-        extra_files=[HANDLERS / "classification_postprocess.py", index_to_name],
+        extra_files=[index_to_name],
         config_file=config,
     )

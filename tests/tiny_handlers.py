@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import torch
-from predict_single_model import SPEC_FILE, WEIGHTS_FILE, ModelSpec
 from safetensors.torch import save_model
 from transformers import (
     AutoModelForSequenceClassification,
@@ -17,12 +16,13 @@ from transformers import (
     BertTokenizerFast,
 )
 
+from nlp_runtime.tasks.predict_single_model import SPEC_FILE, WEIGHTS_FILE, ModelSpec
 from tests.tiny_archive import LengthClassifier
+from torchserve_nlp.file_names import TRACED_FILE
 from torchserve_nlp.offline_assets import minilm_dir
 from torchserve_nlp.tracing import trace_pretrained
 
 CLASSIFIER_LABELS = ("Negative", "Positive")
-TRACED_FILE = "traced_model.pt"
 SCRIPTED_FILE = "model_jit.pt"
 
 

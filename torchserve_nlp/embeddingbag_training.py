@@ -18,6 +18,7 @@ from safetensors.torch import save_model
 from tqdm import tqdm
 
 from torchserve_nlp.archiver import REPO_ROOT
+from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.sentiment_data import LabelledText, read_sentiment_corpus, split
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ LABELS = ("negative", "neutral", "positive")
 VOCAB_FILE = "vocab.txt"
 WEIGHTS_FILE = "weights.safetensors"
 INIT_ARGS_FILE = "init_args.json"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)

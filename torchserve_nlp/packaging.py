@@ -3,12 +3,11 @@
     package_model("news_classifier", model, "model.py", export_path="model_store")
 
 The archive holds the class's file, its constructor arguments as JSON, the weights as
-safetensors and the generic ``predict_single_handler``. Before archiving, the model is
-rebuilt from a staged copy of the archive with the handler's own loading code, so what
+safetensors and the runtime with its generic ``predict_single_handler``. Before archiving, the
+model is rebuilt from a staged copy of the archive with the handler's own loading code, so what
 packs is what serves.
 """
 
-import importlib.util
 import logging
 import shutil
 import sys
@@ -23,7 +22,9 @@ import yaml
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from torchserve_nlp.archiver import HANDLER_SUPPORT_FILES, HANDLERS, archive_model
+from nlp_runtime.tasks import predict_single_model
+from torchserve_nlp.archiver import archive_model, runtime_names
+from torchserve_nlp.file_names import MODEL_CONFIG_YAML
 from torchserve_nlp.packaging_checks import (
     PackagingError,
     archive_file_arguments,
@@ -36,8 +37,7 @@ from torchserve_nlp.packaging_checks import (
 logger = logging.getLogger(__name__)
 
 HANDLER = "predict_single_handler.py"
-RUNTIME_MODULES = ("predict_single_model.py", "annotated_input.py")
-CONFIG_FILE = "model-config.yaml"
+CONFIG_FILE = MODEL_CONFIG_YAML
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,13 @@ def package_model(
     ``sample_input``, the rebuilt model's ``predict_single`` must answer it exactly like
     ``model`` does.
     """
-    runtime = _load_runtime()
+    runtime = predict_single_model
     model_file = Path(model_file)
     extras = [Path(p) for p in extra_files]
     check_name(name)
     archive_names = {
         HANDLER,
-        *HANDLER_SUPPORT_FILES,
-        *RUNTIME_MODULES,
+        *runtime_names(),
         CONFIG_FILE,
         runtime.SPEC_FILE,
         runtime.WEIGHTS_FILE,
@@ -123,7 +122,6 @@ def package_model(
             handler=HANDLER,
             export_path=Path(export_path),
             extra_files=[
-                *(HANDLERS / module for module in RUNTIME_MODULES),
                 staged / model_file.name,
                 staged / runtime.SPEC_FILE,
                 *(staged / path.name for path in extras),
@@ -220,16 +218,6 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-def _load_runtime() -> Any:
-    """The handler's rebuild module, loaded from handlers/ where it lives as a flat module."""
-    spec = importlib.util.spec_from_file_location(
-        "_torchserve_nlp_predict_single_model", HANDLERS / "predict_single_model.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def load_model_from_files(
     model_file: str | Path,
     weights_file: str | Path,
@@ -247,7 +235,7 @@ def load_model_from_files(
     for path in (model_file, weights_file):
         if not path.is_file():
             raise PackagingError(f"{path} is not a file; pass an existing file")
-    runtime = _load_runtime()
+    runtime = predict_single_model
     module = runtime.load_module(model_file, f"_package_cli_{uuid.uuid4().hex}")
     if class_name is None:
         candidates = [

@@ -2,8 +2,9 @@
 
 Long contexts are split into windows exactly as the handler splits them (``max_length``,
 ``doc_stride``); a window that does not hold the whole answer is trained to point at [CLS].
-The held-out evaluation decodes with the handler's own span decoding (qa_span_decoding) over
-all windows, null answer allowed, and reports SQuAD 2.0 exact match and F1. Saves
+The held-out evaluation decodes with the handler's own span decoding
+(nlp_runtime.postprocess.qa_spans) over all windows, null answer allowed, and reports SQuAD 2.0
+exact match and F1. Saves
 ``save_pretrained`` output, the tokenizer, ``metrics.json`` and the data as SQuAD JSON.
 """
 
@@ -21,8 +22,9 @@ from transformers import (
     AutoTokenizer,
 )
 
+from nlp_runtime.postprocess import qa_spans
+from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.fine_tuning import fine_tune
-from torchserve_nlp.handler_modules import load_handler_module
 from torchserve_nlp.offline_assets import minilm_dir, optimus_ner_txt
 from torchserve_nlp.qa_data import QAExample, build_qa_split, write_squad
 from torchserve_nlp.qa_metrics import squad_scores
@@ -129,8 +131,7 @@ def predict_answers(
     model, features: Sequence[Feature], examples: Sequence[QAExample], pad_id: int
 ) -> list[str]:
     """Best answer per example over all its windows, the null answer allowed."""
-    decoding = load_handler_module("qa_span_decoding")
-    options = decoding.AnswerOptions(handle_impossible_answer=True)
+    options = qa_spans.AnswerOptions(handle_impossible_answer=True)
     windows: list[list] = [[] for _ in examples]
     model.eval()
     with torch.inference_mode():
@@ -139,7 +140,7 @@ def predict_answers(
             output = model(**collate(batch, pad_id))
             for row, feature in enumerate(batch):
                 n = len(feature.input_ids)
-                windows[feature.example].append(decoding.QAWindow(
+                windows[feature.example].append(qa_spans.QAWindow(
                     start_logits=output.start_logits[row, :n].numpy(),
                     end_logits=output.end_logits[row, :n].numpy(),
                     context=feature.context,
@@ -147,7 +148,7 @@ def predict_answers(
                     word_ids=feature.word_ids,
                 ))
     return [
-        decoding.extract_answers(example.context, example_windows, options)[0].answer
+        qa_spans.extract_answers(example.context, example_windows, options)[0].answer
         for example, example_windows in zip(examples, windows, strict=True)
     ]
 
@@ -209,5 +210,5 @@ def train(settings: QATrainSettings) -> dict:
         "train_seconds": round(time.monotonic() - start_time, 1),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
     }
-    (settings.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (settings.out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

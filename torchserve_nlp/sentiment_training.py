@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 from transformers import BertForSequenceClassification, BertTokenizerFast
 
+from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.offline_assets import minilm_dir
 from torchserve_nlp.sentiment_data import LABELS, LabelledText, read_binary_sentiment, split
 
@@ -121,8 +122,8 @@ def save(model, tokenizer, config: TrainingConfig, metrics: dict) -> None:
     shutil.copy(minilm_dir() / "vocab.txt", out / "vocab.txt")
     settings = {"vocab_file": "vocab.txt", "lowercase": True, "max_length": config.max_length}
     (out / TOKENIZER_SETTINGS).write_text(json.dumps(settings, indent=2))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     model.save_pretrained(out / "pretrained", safe_serialization=True)
     tokenizer.save_pretrained(out / "pretrained")
-    shutil.copy(out / "metrics.json", out / "pretrained" / "metrics.json")  # archived with it
+    shutil.copy(out / METRICS_FILE, out / "pretrained" / METRICS_FILE)  # archived with it
     logger.info("saved model and metrics to %s", out)

@@ -17,6 +17,7 @@ from transformers import (
     AutoTokenizer,
 )
 
+from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.fine_tuning import fine_tune
 from torchserve_nlp.ner_data import (
     LABELS,
@@ -147,7 +148,7 @@ def train(settings: TrainSettings) -> dict:
         "train_seconds": round(time.monotonic() - start, 1),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
     }
-    (settings.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (settings.out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 

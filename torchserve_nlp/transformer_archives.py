@@ -1,9 +1,9 @@
 """How each task's Transformer archive is built, in ``pretrained`` and ``torchscript`` form.
 
-One ``TransformerTask`` per task names its handler, the handler modules it imports, its model
-class and output tensors; ``archive`` and ``archive_torchscript`` package a ``save_pretrained``
-directory with them. The archive scripts and scripts/download_transformer_models.py both read
-``TASKS``, so a handler's module list is written once.
+One ``TransformerTask`` per task names its handler entry file, its model class and output
+tensors; ``archive`` and ``archive_torchscript`` package a ``save_pretrained`` directory with
+the runtime (archiver). The archive scripts and scripts/download_transformer_models.py both
+read ``TASKS``.
 """
 
 import argparse
@@ -22,28 +22,27 @@ from transformers import (
     AutoTokenizer,
 )
 
-from torchserve_nlp.archiver import HANDLERS, REPO_ROOT, archive_model
+from torchserve_nlp.archiver import REPO_ROOT, archive_model
+from torchserve_nlp.file_names import (
+    INDEX_TO_NAME,
+    METRICS_FILE,
+    MODEL_CONFIG_YAML,
+    SETUP_CONFIG,
+    TRACED_FILE,
+)
 from torchserve_nlp.tracing import trace_pretrained
 
 logger = logging.getLogger(__name__)
 ARTIFACTS = REPO_ROOT / "artifacts"
-SETUP_CONFIG = "setup_config.json"
-TRACED_FILE = "model_traced.pt"
-# Every Transformer handler imports these beside archiver.HANDLER_SUPPORT_FILES.
-TRANSFORMER_MODULES = (
-    "transformer_config.py", "transformer_model.py", "transformer_explanations.py",
-    "integrated_gradients.py", "word_attributions.py",
-)
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
-OPTIONAL_FILES = ("special_tokens_map.json", "vocab.txt", "index_to_name.json", "metrics.json")
+OPTIONAL_FILES = ("special_tokens_map.json", "vocab.txt", INDEX_TO_NAME, METRICS_FILE)
 
 
 @dataclass(frozen=True)
 class TransformerTask:
     mode: str  # setup_config.json's "mode"
     archive_name: str
-    handler: str
-    modules: tuple[str, ...]  # the handler's own modules beyond TRANSFORMER_MODULES
+    handler: str  # entry file in handlers/
     auto_class: Any
     outputs: tuple[str, ...]  # output tensors a traced module returns, in order
     train_script: str
@@ -57,9 +56,6 @@ class TransformerTask:
     def artifacts(self) -> Path:
         return ARTIFACTS / self.mode
 
-    def handler_modules(self) -> list[Path]:
-        return [HANDLERS / name for name in (*TRANSFORMER_MODULES, *self.modules)]
-
 
 TASKS = {
     task.mode: task
@@ -67,18 +63,17 @@ TASKS = {
         TransformerTask(
             "sequence_classification", "BERTSeqClassification",
             "sequence_classification_handler.py",
-            ("classification_postprocess.py", "shap_explanations.py"),
             AutoModelForSequenceClassification, ("logits",), "scripts/train_sentiment.py",
         ),
         TransformerTask(
             "question_answering", "BERTQuestionAnswering",
-            "question_answering_handler.py", ("qa_request.py", "qa_span_decoding.py"),
+            "question_answering_handler.py",
             AutoModelForQuestionAnswering, ("start_logits", "end_logits"),
             "scripts/train_question_answering.py", labelled=False,
         ),
         TransformerTask(
             "token_classification", "BERTTokenClassification",
-            "token_classification_handler.py", ("token_aggregation.py", "entity_request.py"),
+            "token_classification_handler.py",
             AutoModelForTokenClassification, ("logits",), "scripts/train_token_classifier.py",
         ),
     )
@@ -140,8 +135,8 @@ def _archive(
         serialized_file=serialized,
         handler=task.handler,
         export_path=export_path,
-        extra_files=[*task.handler_modules(), *model_files(pretrained), Path(setup_config)],
-        config_file=task.artifacts / "model-config.yaml",
+        extra_files=[*model_files(pretrained), Path(setup_config)],
+        config_file=task.artifacts / MODEL_CONFIG_YAML,
         requirements_file=task.artifacts / "requirements.txt",
     )
 
@@ -153,7 +148,10 @@ def archive_main(
     ``<build_dir>/<subdir>``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("build_dir", type=Path, help=build_help)
-    parser.add_argument("--export-path", type=Path, default=REPO_ROOT / "model_store")
+    parser.add_argument(
+        "--export-path", type=Path, default=REPO_ROOT / "model_store",
+        help="directory to write the .mar into (default: model_store/ of the repository)",
+    )
     parser.add_argument(
         "--torchscript", action="store_true",
         help=f"also write the traced archive {task.torchscript_name}.mar",

@@ -21,16 +21,15 @@ from transformers import (
     AutoTokenizer,
 )
 
-from torchserve_nlp.archiver import HANDLER_SUPPORT_FILES, HANDLERS, REPO_ROOT
-from torchserve_nlp.handler_modules import load_handler_module
+from nlp_runtime.hf.config import parse_handler_config
+from torchserve_nlp.archiver import HANDLERS, REPO_ROOT
+from torchserve_nlp.file_names import SETUP_CONFIG, TRACED_FILE
 from torchserve_nlp.model_source import CONFIG_FILE, weights_file
 from torchserve_nlp.tracing import trace_pretrained
 from torchserve_nlp.transformer_archives import TASKS, TransformerTask
 
 logger = logging.getLogger(__name__)
 
-SETUP_CONFIG = "setup_config.json"
-TRACED_FILE = "traced_model.pt"
 PRETRAINED = "pretrained"
 TORCHSCRIPT = "torchscript"
 DEFAULT_EXPORT_PATH = REPO_ROOT / "model_store"
@@ -72,7 +71,7 @@ def read_setup_config(path: Path) -> DownloadOptions:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
     try:
-        config = load_handler_module("transformer_config").parse_handler_config(raw)
+        config = parse_handler_config(raw)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
     return DownloadOptions(
@@ -212,12 +211,7 @@ def archiver_command(
     """The torch-model-archiver command line that archives ``export`` for its handler."""
     task = options.task
     suffix = "_Torchscript" if options.save_mode == TORCHSCRIPT else ""
-    extras = [
-        *(HANDLERS / name for name in HANDLER_SUPPORT_FILES),
-        *task.handler_modules(),
-        *export.model_files,
-        export.setup_config,
-    ]
+    extras = [HANDLERS, *export.model_files, export.setup_config]
     return [
         "torch-model-archiver",
         "--model-name", f"{task.archive_name}{suffix}", "--version", "1.0",

@@ -165,6 +165,14 @@ def test_plain_curl_form_post_is_refused_with_the_fix(server):
     response = server.predict(USER, data={TEXTS[0]: ""})
     assert response.status_code == 400
     assert "Content-Type: text/plain" in json_of(response)["message"]
+    assert "-d 'data=...'" in json_of(response)["message"]
+
+
+def test_form_field_named_data_is_the_text(server, user_model):
+    _, model = user_model
+    response = server.predict(USER, data={"data": TEXTS[3]})  # curl -d 'data=...'
+    assert response.status_code == 200, response.text
+    assert_matches(response.json(), in_process(model, TEXTS[3]))
 
 
 def test_example_archive_serves_its_sample_like_the_trained_model(server, example_dir):

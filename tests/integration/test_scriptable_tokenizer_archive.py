@@ -109,3 +109,12 @@ def test_explanations_are_refused_naming_an_archive_that_explains(server, quick_
     plain = server.predict(MODEL, json={"data": TEXTS[0], "explain": False})
     assert plain.status_code == 200
     assert_close(plain.json(), expected_probabilities(quick_sentiment_dir, [TEXTS[0]])[0])
+
+
+def test_form_field_named_data_is_the_text_and_a_bare_form_is_refused(server, quick_sentiment_dir):
+    field = server.predict(MODEL, data={"data": TEXTS[2]})  # curl -d 'data=...'
+    assert field.status_code == 200, field.text
+    assert_close(field.json(), expected_probabilities(quick_sentiment_dir, [TEXTS[2]])[0])
+    bare = server.predict(MODEL, data=TEXTS[0].encode(),
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert bare.status_code == 400 and "-d 'data=...'" in bare.json()["message"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from transformer_config import AggregationStrategy
 from transformers import BertTokenizerFast
 
+from nlp_runtime.hf.config import AggregationStrategy
 from scripts.archive_token_classifier import NAME, archive
 from tests.ner_models import planted_ner_model
 from tests.oracles import assert_same_entities

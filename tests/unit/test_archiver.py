@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from torchserve_nlp.archiver import HANDLER_SUPPORT_FILES, archive_model
+from torchserve_nlp.archiver import HANDLERS, archive_model
 
 
 def build(tmp_path, index: int):
@@ -29,9 +29,22 @@ def test_concurrent_builds_of_one_model_name_do_not_mix(tmp_path):
     for index, mar in results:
         with zipfile.ZipFile(mar) as archive:
             names = set(archive.namelist())
-            assert {"weights.bin", "label.txt", *HANDLER_SUPPORT_FILES} <= names
+            assert {"weights.bin", "label.txt"} <= names
+            assert_carries_the_runtime(names)
             assert archive.read("label.txt").decode() == f"build {index}"
             assert archive.read("weights.bin") == bytes([index]) * 4096
+
+
+def assert_carries_the_runtime(names: set[str]) -> None:
+    """Every file of handlers/ (entry files and the nlp_runtime package) at the archive's
+    root, and no bytecode cache."""
+    runtime = {
+        path.relative_to(HANDLERS).as_posix() for path in HANDLERS.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert "nlp_runtime/base.py" in runtime and "nlp_runtime/wire/text.py" in runtime
+    assert runtime <= names, sorted(runtime - names)
+    assert not any("__pycache__" in name for name in names)
 
 
 def test_missing_input_is_named(tmp_path):

@@ -3,7 +3,8 @@ import math
 
 import pytest
 import torch
-from classification_postprocess import label_probabilities, read_index_to_name, softmax
+
+from nlp_runtime.postprocess.classification import label_probabilities, read_index_to_name, softmax
 
 
 def test_softmax_rows_sum_to_one_and_keep_order():

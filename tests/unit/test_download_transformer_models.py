@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from torchserve_nlp.archiver import HANDLER_SUPPORT_FILES, archive_model
+from torchserve_nlp.archiver import archive_model
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 from torchserve_nlp.model_source import (
     PACKAGED_NAMES,
@@ -23,7 +23,6 @@ from torchserve_nlp.model_source import (
 )
 from torchserve_nlp.offline_assets import minilm_dir
 from torchserve_nlp.tracing import features
-from torchserve_nlp.transformer_archives import TRANSFORMER_MODULES
 from torchserve_nlp.transformer_export import (
     Export,
     archiver_command,
@@ -156,16 +155,16 @@ def test_unknown_name_fails_with_what_is_accepted(name, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("mode", "save_mode", "name", "handler", "task_modules"),
+    ("mode", "save_mode", "name", "handler"),
     [
         ("question_answering", "pretrained", "BERTQuestionAnswering",
-         "question_answering_handler.py", ["qa_request.py", "qa_span_decoding.py"]),
+         "question_answering_handler.py"),
         ("token_classification", "torchscript", "BERTTokenClassification_Torchscript",
-         "token_classification_handler.py", ["token_aggregation.py", "entity_request.py"]),
+         "token_classification_handler.py"),
     ],
 )
-def test_archiver_command_names_the_modes_handler_and_modules(
-    tmp_path, mode, save_mode, name, handler, task_modules
+def test_archiver_command_names_the_modes_handler_and_the_runtime(
+    tmp_path, mode, save_mode, name, handler
 ):
     setup = write_setup(tmp_path / "config.json", mode=mode, save_mode=save_mode)
     out = tmp_path / "out"
@@ -181,9 +180,8 @@ def test_archiver_command_names_the_modes_handler_and_modules(
     assert arguments["--serialized-file"] == f"out/{serialized}"
     assert arguments["--handler"] == str(REPO_ROOT / "handlers" / handler)
     extras = arguments["--extra-files"].split(",")
-    modules = [*HANDLER_SUPPORT_FILES, *TRANSFORMER_MODULES, *task_modules]
     assert extras == [
-        *(str(REPO_ROOT / "handlers" / m) for m in modules),
+        str(REPO_ROOT / "handlers"),  # the whole runtime, as one entry
         "out/config.json", "out/tokenizer.json", "out/setup_config.json",
     ]
 
@@ -258,13 +256,11 @@ def serve(mar: Path, work_dir: Path) -> list[dict[str, float]]:
 
 def test_download_archive_and_serve(downloads, tmp_path):
     """pretrained: archived with archive_model; torchscript: with the logged command."""
-    setup = downloads.pretrained / "setup_config.json"
-    options = read_setup_config(setup)
     model_files = [p for p in downloads.pretrained.iterdir() if p.name != "model.safetensors"]
     pretrained_mar = archive_model(
         "downloaded", downloads.pretrained / "model.safetensors",
         "sequence_classification_handler.py", tmp_path / "store",
-        extra_files=[*options.task.handler_modules(), *model_files],
+        extra_files=model_files,
     )
     command = logged_command(downloads.torchscript_log)
     command[0] = str(Path(sys.executable).with_name("torch-model-archiver"))

@@ -11,9 +11,10 @@ import pytest
 import torch
 from question_answering_handler import QuestionAnsweringHandler
 from sequence_classification_handler import SequenceClassificationHandler
-from token_classification_handler import MAX_EXPLAINED_ENTITIES, TokenClassificationHandler
-from transformer_model import LoadedModel, pretrained_forward
+from token_classification_handler import TokenClassificationHandler
 
+from nlp_runtime.hf.model import LoadedModel, pretrained_forward
+from nlp_runtime.tasks.token_classification import MAX_EXPLAINED_ENTITIES
 from tests.explain_checks import word_sums
 from tests.explain_models import (
     BagOfEmbeddings,

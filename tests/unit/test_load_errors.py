@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 from predict_single_handler import PredictSingleHandler
-from predict_single_model import SPEC_FILE, WEIGHTS_FILE, ModelSpec
 from question_answering_handler import QuestionAnsweringHandler
 from scripted_text_classifier_handler import ScriptedTextClassifierHandler
 from sequence_classification_handler import SequenceClassificationHandler
 from token_classification_handler import TokenClassificationHandler
-from transformer_config import parse_handler_config
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
+from nlp_runtime.hf.config import parse_handler_config
+from nlp_runtime.tasks.predict_single_model import SPEC_FILE, WEIGHTS_FILE, ModelSpec
 from tests.ner_models import save_tiny_ner
 from tests.qa_models import random_qa_model
 from tests.tiny_handlers import (

@@ -4,10 +4,10 @@ import importlib
 import sys
 from pathlib import Path
 
-import batch_handler_base
 import pytest
 import torch
 
+import nlp_runtime.base
 from tests.tiny_archive import LengthClassifier, build_tiny_archive
 from torchserve_nlp.local_archive import LocalArchive, LocalRequest
 
@@ -94,8 +94,8 @@ def test_two_archives_in_one_process_keep_their_own_modules(tmp_path):
         LocalArchive.open(first_mar, tmp_path / "work") as first,
         LocalArchive.open(second_mar, tmp_path / "work", batch_size=2) as second,
     ):
-        module_file = Path(sys.modules["batch_handler_base"].__file__)
-        assert module_file.parent == second.info.model_dir
+        module_file = Path(sys.modules["nlp_runtime.base"].__file__)
+        assert module_file.parent == second.info.model_dir / "nlp_runtime"
         assert first.info.model_dir != second.info.model_dir
         [from_first] = first.handle([LocalRequest("meh")])
         [from_second] = second.handle([LocalRequest("meh")])
@@ -106,17 +106,18 @@ def test_two_archives_in_one_process_keep_their_own_modules(tmp_path):
     assert str(second.info.model_dir) not in sys.path
     assert sys.modules.get("scripted_text_classifier_handler") is before
     # handlers/ (on the test path) imported it first; it is back once both archives closed.
-    assert sys.modules["batch_handler_base"] is batch_handler_base
+    assert sys.modules["nlp_runtime.base"] is nlp_runtime.base
 
 
 def test_closing_out_of_order_leaves_no_archive_module_behind(tiny_mar, tmp_path):
     first = LocalArchive.open(tiny_mar, tmp_path)
     second = LocalArchive.open(tiny_mar, tmp_path)
     first.close()
-    assert Path(sys.modules["batch_handler_base"].__file__).parent == second.info.model_dir
+    module_file = Path(sys.modules["nlp_runtime.base"].__file__)
+    assert module_file.parent == second.info.model_dir / "nlp_runtime"
     second.close()
-    reimported = importlib.import_module("batch_handler_base")
-    assert Path(reimported.__file__).parent.name == "handlers"
+    reimported = importlib.import_module("nlp_runtime.base")
+    assert Path(reimported.__file__).parent.parent.name == "handlers"
 
 
 def test_a_file_that_is_not_an_archive_is_refused(tmp_path):

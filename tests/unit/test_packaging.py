@@ -160,11 +160,12 @@ def test_path_argument_outside_extra_files_is_refused(models, tmp_path):
 
 def test_file_names_that_clash_inside_the_flat_archive_are_refused(models, tmp_path):
     path, module = models
-    clash = tmp_path / "sub" / "text_request.py"
-    clash.parent.mkdir()
-    clash.write_text("")
-    with pytest.raises(PackagingError, match="'text_request.py', a name the archive already uses"):
-        package_model("m", module.Doubler(2), path, tmp_path / "store", extra_files=[clash])
+    for name in ("sequence_classification_handler.py", "nlp_runtime"):  # the runtime's root
+        clash = tmp_path / name / name
+        clash.parent.mkdir()
+        clash.write_text("")
+        with pytest.raises(PackagingError, match=f"'{name}', a name the archive already uses"):
+            package_model("m", module.Doubler(2), path, tmp_path / "store", extra_files=[clash])
 
 
 def test_archive_holds_class_file_args_weights_and_batching(models, tmp_path):

@@ -5,8 +5,8 @@ import copy
 import pytest
 from question_answering_handler import QuestionAnsweringHandler
 from token_classification_handler import TokenClassificationHandler
-from transformer_model import LoadedModel
 
+from nlp_runtime.hf.model import LoadedModel
 from tests.explain_checks import (
     assert_complete,
     assert_rows_cover,

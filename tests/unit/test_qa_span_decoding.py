@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from qa_span_decoding import (
+
+from nlp_runtime.postprocess.qa_spans import (
     Answer,
     AnswerOptions,
     QAWindow,

@@ -20,7 +20,7 @@ exactly as it is alone. Row ids are ``<module>:<site>``; the sites, by module:
   ``no-target`` (QA and NER)
 * transformer_model: ``eager-required`` (a traced archive asked for integrated gradients),
   ``too-many-windows`` (413)
-* batch_handler_base (``mark_for_explanation``): ``no-explanations``, by /explanations and by
+* base (``mark_for_explanation``): ``no-explanations``, by /explanations and by
   ``"explain"`` in the body, on the scripted and the predict_single handlers
 * annotated_input: ``invalid-json``, ``wrong-json-kind``, ``not-serialisable`` (500)
 * predict_single_handler: ``value-error`` (400), ``other-exception`` (500)
@@ -53,7 +53,7 @@ from tests.tiny_handlers import (
 )
 from tests.worker_context import WorkerContext
 
-HANDLERS_DIR = Path(__file__).resolve().parents[2] / "handlers"
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "handlers" / "nlp_runtime"
 TYPES = {400: "BadRequest", 413: "ClientError", 500: "InternalServerError"}
 JSON = {"Content-Type": "application/json"}
 EXPLAIN_ENDPOINT = {"explain": "True"}  # what TorchServe sets on /explanations requests
@@ -108,189 +108,189 @@ def qa_case(status: int, message: str, **body: Any) -> dict[str, Any]:
 CASES = [
     # text_request, through the sequence classifier
     Case(
-        "text_request:no-body", "classifier", {}, 400, "request has no body"),
+        "wire.text:no-body", "classifier", {}, 400, "request has no body"),
     Case(
-        "text_request:form", "classifier", {"body": bytearray(b"a=b")}, 400,
+        "wire.text:form", "classifier", {"body": bytearray(b"a=b")}, 400,
         "sent as a form (application/x-www-form-urlencoded",
         {"Content-Type": "application/x-www-form-urlencoded"}),
     Case(
-        "text_request:non-text-type", "classifier", {"body": bytearray(b"\x89PNG")}, 400,
+        "wire.text:non-text-type", "classifier", {"body": bytearray(b"\x89PNG")}, 400,
         "content type 'image/png'; send UTF-8 text or JSON", {"Content-Type": "image/png"}),
     Case(
-        "text_request:not-utf8", "classifier", {"body": bytearray(b"\xc3\x28")}, 400,
+        "wire.text:not-utf8", "classifier", {"body": bytearray(b"\xc3\x28")}, 400,
         "not valid UTF-8 (byte 0 of 2)"),
     Case(
-        "text_request:nul-bytes", "classifier", {"body": bytearray(b"a\x00b")}, 400,
+        "wire.text:nul-bytes", "classifier", {"body": bytearray(b"a\x00b")}, 400,
         "contains NUL bytes"),
     Case(
-        "text_request:invalid-json", "classifier", {"body": bytearray(b"{nope")}, 400,
+        "wire.text:invalid-json", "classifier", {"body": bytearray(b"{nope")}, 400,
         "body is not valid JSON: Expecting property name", JSON),
     Case(
-        "text_request:unsupported-body", "classifier", {"body": 5}, 400,
+        "wire.text:unsupported-body", "classifier", {"body": 5}, 400,
         "unsupported body of type int", JSON),
     Case(
-        "text_request:json-not-object", "classifier", {"body": bytearray(b"5")}, 400,
+        "wire.text:json-not-object", "classifier", {"body": bytearray(b"5")}, 400,
         "JSON body must be an object, got int", JSON),
     Case(
-        "text_request:no-text-key", "classifier", {"body": {"txt": "hi"}}, 400,
+        "wire.text:no-text-key", "classifier", {"body": {"txt": "hi"}}, 400,
         "JSON body needs one of the keys ['data', 'inputs', 'text']; got ['txt']"),
     Case(
-        "text_request:parameters-not-object", "classifier",
+        "wire.text:parameters-not-object", "classifier",
         {"body": {"data": "hi", "parameters": [1]}}, 400,
         "'parameters' must be an object, got list"),
     Case(
-        "text_request:text-not-string", "classifier", {"body": {"data": 3}}, 400,
+        "wire.text:text-not-string", "classifier", {"body": {"data": 3}}, 400,
         "'data' must be a string, got int"),
     Case(
-        "text_request:text-empty", "classifier", {"body": {"inputs": "  "}}, 400,
+        "wire.text:text-empty", "classifier", {"body": {"inputs": "  "}}, 400,
         "'inputs' is empty"),
     # explain_request, through the sequence classifier
     Case(
-        "explain_request:explain-not-bool-or-object", "classifier",
+        "wire.explain:explain-not-bool-or-object", "classifier",
         {"body": {"data": "hi", "explain": "yes"}}, 400,
         "'explain' must be true, false or an object, got 'yes'"),
     Case(
-        "explain_request:unknown-key", "classifier",
+        "wire.explain:unknown-key", "classifier",
         {"body": {"data": "hi", "explain": {"steps": 10}}}, 400,
         "unknown 'explain' key 'steps'; known: ['method', 'n_steps', 'max_evals', 'target']"),
     Case(
-        "explain_request:method", "classifier",
+        "wire.explain:method", "classifier",
         {"body": {"data": "hi", "explain": {"method": "lime"}}}, 400,
         "'explain.method' must be one of ['integrated_gradients', 'shap'], got 'lime'"),
     Case(
-        "explain_request:target-not-string", "classifier",
+        "wire.explain:target-not-string", "classifier",
         {"body": {"data": "hi", "explain": {"target": 1}}}, 400,
         "'explain.target' must be a string, got 1"),
     Case(
-        "explain_request:bound(n_steps)", "classifier",
+        "wire.explain:bound(n_steps)", "classifier",
         {"body": {"data": "hi", "explain": {"n_steps": 301}}}, 400,
         "'explain.n_steps' must be an integer from 2 to 300, got 301"),
     Case(
-        "explain_request:bound(max_evals)", "classifier",
+        "wire.explain:bound(max_evals)", "classifier",
         {"body": {"data": "hi", "explain": {"method": "shap", "max_evals": True}}}, 400,
         "'explain.max_evals' must be an integer from 2 to 2000, got True"),
     # sequence_classification_handler
     Case(
-        "sequence_classification_handler:unknown-parameter", "classifier",
+        "tasks.sequence_classification:unknown-parameter", "classifier",
         {"body": {"data": "hi", "parameters": {"top_k": 2}}}, 400,
         "unknown parameter 'top_k'; this model takes no parameters"),
     Case(
-        "sequence_classification_handler:target-not-a-label", "classifier",
+        "tasks.sequence_classification:target-not-a-label", "classifier",
         {"body": {"data": "hi", "explain": {"target": "Neutral"}}}, 400,
         "'explain.target' 'Neutral' is not a label; labels: ['Negative', 'Positive']"),
     # qa_request
     Case(
-        "qa_request:inputs-not-object", "qa", {"body": {"inputs": "Who?"}}, 400,
+        "wire.qa:inputs-not-object", "qa", {"body": {"inputs": "Who?"}}, 400,
         "'inputs' must be an object like {\"question\": \"...\", \"context\": \"...\"}, got str"),
     Case(
-        "qa_request:missing-key", "qa", {"body": {"question": "Who?"}}, 400,
+        "wire.qa:missing-key", "qa", {"body": {"question": "Who?"}}, 400,
         "missing 'context': send JSON"),
     Case(
-        "qa_request:parameters-not-object", "qa", **qa_case(
+        "wire.qa:parameters-not-object", "qa", **qa_case(
             400, "'parameters' must be an object, got int", parameters=3)),
     Case(
-        "qa_request:body-not-json", "qa", {"body": "Who met Bob?"}, 400,
+        "wire.qa:body-not-json", "qa", {"body": "Who met Bob?"}, 400,
         "a question is sent as JSON {\"question\": \"...\", \"context\": \"...\"}; "
         "the body is not JSON"),
     Case(
-        "qa_request:json-array", "qa", {"body": [QA_GOOD]}, 400,
+        "wire.qa:json-array", "qa", {"body": [QA_GOOD]}, 400,
         "JSON body must be an object like {\"question\": \"...\", \"context\": \"...\"}, "
         "got list", JSON),
     Case(
-        "qa_request:unknown-parameter", "qa", **qa_case(
+        "wire.qa:unknown-parameter", "qa", **qa_case(
             400, "unknown parameter 'topk'; known: ['top_k',", parameters={"topk": 2})),
     Case(
-        "qa_request:invalid-parameter", "qa", **qa_case(
+        "wire.qa:invalid-parameter", "qa", **qa_case(
             400, "invalid parameter: 'top_k' must be >= 1, got 0", parameters={"top_k": 0})),
     Case(
-        "qa_request:top_k-bound", "qa", **qa_case(
+        "wire.qa:top_k-bound", "qa", **qa_case(
             400, "'top_k' must be at most 20, got 21", parameters={"top_k": 21})),
     Case(
-        "qa_request:max_answer_len-over-window", "qa", **qa_case(
+        "wire.qa:max_answer_len-over-window", "qa", **qa_case(
             400, f"'max_answer_len' must be at most the window length {MAX_LENGTH}, got 33",
             parameters={"max_answer_len": 33})),
     # question_answering_handler
     Case(
-        "question_answering_handler:question-too-long", "qa", **qa_case(
+        "tasks.question_answering:question-too-long", "qa", **qa_case(
             400, f"question has 30 tokens; at most 20 fit in a window of 'max_length' {MAX_LENGTH}",
             question=" ".join(["who"] * 29) + "?")),
     # entity_request
     Case(
-        "entity_request:unknown-parameter", "ner",
+        "wire.entities:unknown-parameter", "ner",
         {"body": {"inputs": "Ann", "parameters": {"top_k": 1}}}, 400,
         "unknown parameter 'top_k'; known: ['aggregation_strategy', 'ignore_labels']"),
     Case(
-        "entity_request:invalid-parameter", "ner",
+        "wire.entities:invalid-parameter", "ner",
         {"body": {"inputs": "Ann", "parameters": {"aggregation_strategy": "longest"}}}, 400,
         "invalid parameter: 'aggregation_strategy' must be one of"),
     # transformer_explanations.gradient_requests
     Case(
-        "transformer_explanations:ig-only(ner)", "ner",
+        "explain.transformer:ig-only(ner)", "ner",
         {"body": {"inputs": "Ann", "explain": {"method": "shap"}}}, 400,
         "token classification is explained by integrated_gradients only"),
     Case(
-        "transformer_explanations:ig-only(qa)", "qa", **qa_case(
+        "explain.transformer:ig-only(qa)", "qa", **qa_case(
             400, "question answering is explained by integrated_gradients only",
             explain={"method": "shap"})),
     Case(
-        "transformer_explanations:no-target(qa)", "qa", **qa_case(
+        "explain.transformer:no-target(qa)", "qa", **qa_case(
             400, "question answering explains its own predictions; drop 'explain.target'",
             explain={"target": "Ann"})),
     Case(
-        "transformer_explanations:no-target(ner)", "ner",
+        "explain.transformer:no-target(ner)", "ner",
         {"body": {"inputs": "Ann", "explain": {"target": "PER"}}}, 400,
         "token classification explains its own predictions; drop 'explain.target'"),
     # transformer_model
     Case(
-        "transformer_model:eager-required", "traced_classifier",
+        "hf.model:eager-required", "traced_classifier",
         {"body": {"data": "hi", "explain": True}}, 400,
         "is a TorchScript archive (save_mode torchscript), which cannot be differentiated"),
     Case(
-        "transformer_model:too-many-windows", "ner", {"body": "Ann met Bob. " * 20}, 413,
+        "hf.model:too-many-windows", "ner", {"body": "Ann met Bob. " * 20}, 413,
         f"text needs 4 windows of 'max_length' {MAX_LENGTH} tokens; at most {NER_MAX_WINDOWS} "
         "are served per request"),
-    # batch_handler_base.mark_for_explanation
+    # base.mark_for_explanation
     Case(
-        "batch_handler_base:no-explanations(scripted, endpoint)", "scripted",
+        "base:no-explanations(scripted, endpoint)", "scripted",
         {"body": "some text"}, 400,
         f"ScriptedTextClassifierHandler {NO_EXPLANATIONS}", EXPLAIN_ENDPOINT),
     Case(
-        "batch_handler_base:no-explanations(scripted, body true)", "scripted",
+        "base:no-explanations(scripted, body true)", "scripted",
         {"body": {"data": "some text", "explain": True}}, 400,
         f"ScriptedTextClassifierHandler {NO_EXPLANATIONS}", JSON),
     Case(
-        "batch_handler_base:no-explanations(scripted, body object)", "scripted",
+        "base:no-explanations(scripted, body object)", "scripted",
         {"body": bytearray(b'{"text": "some text", "explain": {"method": "shap"}}')}, 400,
         f"ScriptedTextClassifierHandler {NO_EXPLANATIONS}", JSON),
     Case(
-        "batch_handler_base:no-explanations(predict_single text, endpoint)",
+        "base:no-explanations(predict_single text, endpoint)",
         "predict_single_text", {"body": "some text"}, 400,
         f"PredictSingleHandler {NO_EXPLANATIONS}", EXPLAIN_ENDPOINT),
     Case(
-        "batch_handler_base:no-explanations(predict_single text, body)", "predict_single_text",
+        "base:no-explanations(predict_single text, body)", "predict_single_text",
         {"body": {"data": "some text", "explain": True}}, 400,
         f"PredictSingleHandler {NO_EXPLANATIONS}", JSON),
     Case(
-        "batch_handler_base:no-explanations(predict_single object, endpoint)",
+        "base:no-explanations(predict_single object, endpoint)",
         "predict_single_object", {"body": {"a": 1}}, 400,
         f"PredictSingleHandler {NO_EXPLANATIONS}", {**JSON, **EXPLAIN_ENDPOINT}),
     # annotated_input, through a predict_single model taking a JSON object
     Case(
-        "annotated_input:invalid-json", "predict_single_object", {"body": bytearray(b"{nope")},
+        "wire.annotated:invalid-json", "predict_single_object", {"body": bytearray(b"{nope")},
         400, "body is not valid JSON (Expecting property name"),
     Case(
-        "annotated_input:wrong-json-kind", "predict_single_object", {"body": [1, 2]}, 400,
+        "wire.annotated:wrong-json-kind", "predict_single_object", {"body": [1, 2]}, 400,
         "body is a JSON list; this model takes a JSON object", JSON),
     Case(
-        "annotated_input:not-serialisable", "predict_single_object",
+        "wire.annotated:not-serialisable", "predict_single_object",
         {"body": {"unserialisable": 1}}, 500,
         "Payload.predict_single returned a dict that is not JSON-serialisable", JSON),
     # predict_single_handler
     Case(
-        "predict_single_handler:value-error", "predict_single_object", {"body": {"refuse": 1}},
+        "tasks.predict_single:value-error", "predict_single_object", {"body": {"refuse": 1}},
         400, "Payload.predict_single raised ValueError: 'refuse' is not a payload", JSON),
     Case(
-        "predict_single_handler:other-exception", "predict_single_object",
+        "tasks.predict_single:other-exception", "predict_single_object",
         {"body": {"crash": 1}}, 500, "Payload.predict_single raised RuntimeError: the model broke",
         JSON),
 ]
@@ -414,10 +414,10 @@ def test_bad_request_fails_alone_with_its_message(case: Case, request, answers_a
 def test_every_site_has_a_row():
     """As many distinct sites per module as ``RequestError(`` raised or returned there."""
     raised = {}
-    for path in sorted(HANDLERS_DIR.glob("*.py")):
+    for path in sorted(RUNTIME_DIR.rglob("*.py")):
         count = len(re.findall(r"(?<!class )\bRequestError\(", path.read_text(encoding="utf-8")))
         if count:
-            raised[path.stem] = count
+            raised[".".join(path.relative_to(RUNTIME_DIR).with_suffix("").parts)] = count
     rows: dict[str, set[str]] = {}
     for case in CASES:
         module, site = case.id.split("(")[0].split(":")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from sequence_classification_handler import SequenceClassificationHandler
-from text_request import TextRequest
 from transformers import BertTokenizerFast
 
+from nlp_runtime.wire.text import TextRequest
 from scripts.archive_sequence_classifier import archive, archive_torchscript
 from tests.forward_shapes import forward_shapes
 from tests.oracles import eager_classifier_logits

@@ -1,6 +1,7 @@
 import pytest
-from batch_handler_base import RequestError
-from text_request import TextRequest, decode_text_request
+
+from nlp_runtime.errors import RequestError
+from nlp_runtime.wire.text import TextRequest, decode_text_request
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,15 @@
 
 import numpy as np
 import pytest
-from token_aggregation import (
+
+from nlp_runtime.hf.config import AggregationStrategy as S
+from nlp_runtime.postprocess.token_aggregation import (
     TokenWindow,
     extract_entities,
     gather_tokens,
     group_entities,
     merge_overlapping,
 )
-from transformer_config import AggregationStrategy as S
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 TEXT = "Foo Barbaz x"

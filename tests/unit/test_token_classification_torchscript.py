@@ -128,7 +128,7 @@ def test_torchscript_archive_holds_the_trace_not_the_weights(stores):
         setup = json.loads(mar.read("setup_config.json"))
         manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))
     assert TRACED_FILE in names and "model.safetensors" not in names
-    assert {"config.json", "tokenizer.json", "metrics.json", "transformer_model.py"} <= names
+    assert {"config.json", "tokenizer.json", "metrics.json", "nlp_runtime/hf/model.py"} <= names
     assert setup["save_mode"] == "torchscript"
     assert manifest["model"]["serializedFile"] == TRACED_FILE
 

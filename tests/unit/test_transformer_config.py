@@ -4,7 +4,8 @@ import json
 from dataclasses import FrozenInstanceError, fields
 
 import pytest
-from transformer_config import (
+
+from nlp_runtime.hf.config import (
     AggregationStrategy,
     Mode,
     SaveMode,

@@ -3,15 +3,15 @@
 from dataclasses import dataclass
 from typing import Any
 
-from batch_handler_base import RequestError
-from explain_request import ExplainOptions
-from text_request import decode_text_request
-from transformer_config import (
+from nlp_runtime.errors import RequestError
+from nlp_runtime.hf.config import (
     AggregationStrategy,
     TransformerHandlerConfig,
     enum_value,
     string_list,
 )
+from nlp_runtime.wire.explain import ExplainOptions
+from nlp_runtime.wire.text import decode_text_request
 
 PARAMETERS = ("aggregation_strategy", "ignore_labels")
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 import shap
-from word_attributions import merge_words
+
+from nlp_runtime.explain.words import merge_words
 
 METHOD = "shap"
 EVAL_BATCH = 32

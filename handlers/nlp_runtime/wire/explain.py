@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from batch_handler_base import RequestError
+from nlp_runtime.errors import RequestError
 
 DEFAULT_N_STEPS, MAX_N_STEPS = 50, 300
 DEFAULT_MAX_EVALS, MAX_MAX_EVALS = 300, 2000

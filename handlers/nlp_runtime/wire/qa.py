@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from batch_handler_base import RequestError
-from explain_request import ExplainOptions, parse_explain
-from qa_span_decoding import Answer, AnswerOptions
-from text_request import decode_body, require_text
-from transformer_config import TransformerHandlerConfig, bool_value, int_value
+from nlp_runtime.errors import RequestError
+from nlp_runtime.hf.config import TransformerHandlerConfig, bool_value, int_value
+from nlp_runtime.postprocess.qa_spans import Answer, AnswerOptions
+from nlp_runtime.wire.explain import ExplainOptions, parse_explain
+from nlp_runtime.wire.text import decode_body, require_text
 
 PARAMETERS = ("top_k", "max_answer_len", "handle_impossible_answer", "align_to_words")
 MAX_TOP_K = 20

@@ -1,16 +1,17 @@
 """Wire format: turn one TorchServe request into text (and parameters), or a RequestError.
 
-Accepted bodies: raw bytes (``curl -T file`` / ``--data-binary``), ``text/plain``, or JSON
+Accepted bodies: raw bytes (``curl -T file`` / ``--data-binary``), ``text/plain``, JSON
 ``{"data": "..."}`` / ``{"inputs": "...", "parameters": {...}}``, either optionally with
-``"explain"`` (explain_request.py).
+``"explain"`` (wire.explain), or a form whose field ``data`` holds the text
+(``curl -d 'data=I love it'``).
 """
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from batch_handler_base import RequestError
-from explain_request import ExplainOptions, parse_explain
+from nlp_runtime.errors import RequestError
+from nlp_runtime.wire.explain import ExplainOptions, parse_explain
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 NON_TEXT_TYPES = ("image/", "audio/", "video/", "application/pdf", "application/zip")
@@ -32,21 +33,28 @@ def raw_body(request: dict[str, Any]) -> Any:
     raise RequestError("request has no body; send the text as the body or as JSON {\"data\": ...}")
 
 
-def refuse_form(content_type: str) -> None:
-    """TorchServe splits form bodies into fields and drops valueless ones, so a plain
-    `curl -d 'some text'` arrives empty or mangled: refuse it rather than guess."""
-    if content_type == FORM_TYPE:
+def payload(request: dict[str, Any], content_type: str) -> Any:
+    """The body, or for a form the field named ``data``.
+
+    TorchServe splits form bodies into fields and drops valueless ones, so a bare
+    ``curl -d 'some text'`` arrives empty or mangled (the text became a field's name): without
+    a ``data`` field the request is refused rather than guessed at."""
+    if content_type != FORM_TYPE:
+        return raw_body(request)
+    value = request.get("data")
+    if value is None or value in ("", b""):
         raise RequestError(
-            f"body was sent as a form ({FORM_TYPE}, what `curl -d` sends by default), which "
-            "TorchServe takes apart; send it with -H 'Content-Type: text/plain' "
-            "(or application/json), or upload a file with curl -T"
+            f"body was sent as a form ({FORM_TYPE}, what `curl -d` sends by default) without "
+            "a field named data, and TorchServe takes forms apart; send the text as "
+            "-d 'data=...', or send it with -H 'Content-Type: text/plain' (or application/json), "
+            "or upload a file with curl -T"
         )
+    return value
 
 
 def decode_body(request: dict[str, Any], content_type: str) -> Any:
     """Body as str, or as parsed JSON (dict/list); bytes that are not UTF-8 text are refused."""
-    refuse_form(content_type)
-    body = raw_body(request)
+    body = payload(request, content_type)
     if isinstance(body, (dict, list)):
         return body
     if content_type.startswith(NON_TEXT_TYPES):

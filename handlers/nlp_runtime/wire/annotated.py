@@ -15,8 +15,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from batch_handler_base import RequestError
-from text_request import decode_body, decode_text_request, raw_body, refuse_form
+from nlp_runtime.errors import RequestError
+from nlp_runtime.wire.text import decode_body, decode_text_request, payload
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +53,14 @@ def input_kind(method: Callable[..., Any]) -> InputKind:
 
 
 def decode_input(request: dict[str, Any], content_type: str, kind: InputKind) -> Any:
-    refuse_form(content_type)
     if kind is InputKind.TEXT:
         return decode_text_request(request, content_type).text
     if kind is InputKind.BYTES:
-        return _as_bytes(raw_body(request))
+        return _as_bytes(payload(request, content_type))
     if kind is InputKind.JSON_OBJECT:
-        return _json_of_type(raw_body(request), dict, kind)
+        return _json_of_type(payload(request, content_type), dict, kind)
     if kind is InputKind.JSON_ARRAY:
-        return _json_of_type(raw_body(request), list, kind)
+        return _json_of_type(payload(request, content_type), list, kind)
     return decode_body(request, content_type)
 
 

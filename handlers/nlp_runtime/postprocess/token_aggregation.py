@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from transformer_config import AggregationStrategy
+
+from nlp_runtime.hf.config import AggregationStrategy
 
 JoinTokens = Callable[[list[str]], str]
 WORD_STRATEGIES = (AggregationStrategy.FIRST, AggregationStrategy.AVERAGE, AggregationStrategy.MAX)

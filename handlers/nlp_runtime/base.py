@@ -17,30 +17,12 @@ from typing import Any
 
 from ts.torch_handler.base_handler import BaseHandler
 
+from nlp_runtime.errors import RequestError
+
 logger = logging.getLogger(__name__)
 # What a handler that gives no explanations points the caller to: the Makefile's default
 # archive that explains (sentiment, by integrated gradients or SHAP).
 EXPLAINING_ARCHIVE = "BERTSeqClassification"
-
-
-class RequestError(Exception):
-    """A problem with one request; becomes that request's HTTP error."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.status, "type": _error_type(self.status), "message": self.message}
-
-
-def _error_type(status: int) -> str:
-    if status == 400:
-        return "BadRequest"
-    if status < 500:
-        return "ClientError"
-    return "InternalServerError"
 
 
 class BatchHandler(BaseHandler):

@@ -15,11 +15,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from batch_handler_base import RequestError
-from explain_request import ExplainMethod
-from integrated_gradients import IGResult, IGRows, Objective, integrated_gradients
-from transformer_model import eager_required
-from word_attributions import merge_words
+
+from nlp_runtime.errors import RequestError
+from nlp_runtime.explain.integrated_gradients import (
+    IGResult,
+    IGRows,
+    Objective,
+    integrated_gradients,
+)
+from nlp_runtime.explain.words import merge_words
+from nlp_runtime.hf.model import eager_required
+from nlp_runtime.wire.explain import ExplainMethod
 
 METHOD = "integrated_gradients"
 INTERNAL_BATCH = 64  # interpolated sequences per forward

@@ -14,7 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-SETUP_CONFIG = "setup_config.json"
+from nlp_runtime.files import SETUP_CONFIG
+
 E = TypeVar("E", bound=Enum)
 
 

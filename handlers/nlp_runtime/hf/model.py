@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from batch_handler_base import RequestError
-from transformer_config import SaveMode, TransformerHandlerConfig
 from transformers import AutoTokenizer
+
+from nlp_runtime.errors import RequestError
+from nlp_runtime.hf.config import SaveMode, TransformerHandlerConfig
 
 Features = Mapping[str, torch.Tensor]
 Forward = Callable[[Features], tuple[torch.Tensor, ...]]

@@ -1,0 +1,1 @@
+"""Explanations: integrated gradients, SHAP, and word rows with character offsets."""

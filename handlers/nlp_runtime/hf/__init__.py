@@ -1,0 +1,2 @@
+"""Hugging Face models in archives: handler configuration, tokenizer, loading and windowed
+forwards."""

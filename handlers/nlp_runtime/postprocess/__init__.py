@@ -1,0 +1,1 @@
+"""Pure post-processing of model outputs: probabilities, answer spans, entity grouping."""

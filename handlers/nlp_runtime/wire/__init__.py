@@ -1,0 +1,1 @@
+"""Wire format: one TorchServe request → a frozen, validated request object, or a RequestError."""
