@@ -18,9 +18,17 @@ archive = partial(transformer_archives.archive, TASK)
 archive_torchscript = partial(transformer_archives.archive_torchscript, TASK)
 
 
+DESCRIPTION = (
+    "Package the question-answering model that scripts/train_question_answering.py wrote to "
+    "build_dir as the TorchServe archive BERTQuestionAnswering.mar in --export-path "
+    "(default: model_store/). --torchscript also writes BERTQuestionAnswering_Torchscript.mar, "
+    "the model traced."
+)
+
+
 def main() -> None:
     transformer_archives.archive_main(
-        TASK, __doc__.split("\n")[0], "output of scripts/train_question_answering.py"
+        TASK, DESCRIPTION, "output directory of scripts/train_question_answering.py"
     )
 
 

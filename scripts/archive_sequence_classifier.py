@@ -5,7 +5,7 @@
 
 Both archive ``<build_dir>/pretrained`` (save_pretrained output of train_sentiment.py).
 ``--torchscript`` also writes ``BERTSeqClassification_Torchscript.mar``: the model traced to
-``(input_ids, attention_mask, token_type_ids)`` → logits (model_traced.pt) with the tokenizer
+``(input_ids, attention_mask, token_type_ids)`` → logits (traced_model.pt) with the tokenizer
 files and config.json.
 """
 
@@ -27,9 +27,17 @@ def archive_torchscript(build_dir: Path, export_path: Path, **options) -> Path:
     return transformer_archives.archive_torchscript(TASK, pretrained, export_path, **options)
 
 
+DESCRIPTION = (
+    "Package the sentiment model that scripts/train_sentiment.py wrote to build_dir/pretrained "
+    "as the TorchServe archive BERTSeqClassification.mar in --export-path "
+    "(default: model_store/). --torchscript also writes BERTSeqClassification_Torchscript.mar, "
+    "the model traced."
+)
+
+
 def main() -> None:
     transformer_archives.archive_main(
-        TASK, __doc__.split("\n")[0], "output of scripts/train_sentiment.py", subdir=PRETRAINED
+        TASK, DESCRIPTION, "output directory of scripts/train_sentiment.py", subdir=PRETRAINED
     )
 
 

@@ -5,7 +5,7 @@
 The archive holds model.safetensors (serialized file), config.json, the tokenizer files,
 setup_config.json, metrics.json and the handler with its support modules, all flat.
 ``--torchscript`` also writes ``BERTTokenClassification_Torchscript.mar``: the model traced to
-``(input_ids, attention_mask, token_type_ids)`` → logits (model_traced.pt) with the same files,
+``(input_ids, attention_mask, token_type_ids)`` → logits (traced_model.pt) with the same files,
 its setup_config.json saying ``"save_mode": "torchscript"``.
 """
 
@@ -20,9 +20,17 @@ archive = partial(transformer_archives.archive, TASK)
 archive_torchscript = partial(transformer_archives.archive_torchscript, TASK)
 
 
+DESCRIPTION = (
+    "Package the NER (token classification) model that scripts/train_token_classifier.py wrote "
+    "to build_dir as the TorchServe archive BERTTokenClassification.mar in --export-path "
+    "(default: model_store/). --torchscript also writes "
+    "BERTTokenClassification_Torchscript.mar, the model traced."
+)
+
+
 def main() -> None:
     transformer_archives.archive_main(
-        TASK, __doc__.split("\n")[0], "output of scripts/train_token_classifier.py"
+        TASK, DESCRIPTION, "output directory of scripts/train_token_classifier.py"
     )
 
 

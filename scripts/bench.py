@@ -61,13 +61,33 @@ class BenchConfig:
         return f"{self.url.rstrip('/')}/predictions/{self.model}"
 
 
+DESCRIPTION = """\
+Benchmark a model served by TorchServe: POST the lines of --texts to
+<url>/predictions/<model> at a fixed concurrency, then run the same texts
+through the same .mar in-process (no server), and print latency and throughput
+of both and their ratio (what serving costs over the handler). Exit status 1 if
+any measured request failed."""
+EPILOG = """\
+example:
+  python scripts/bench.py --model scriptable_tokenizer \\
+      --archive model_store/scriptable_tokenizer.mar \\
+      --texts artifacts/scriptable_tokenizer/bench_texts.txt --json-out bench.json"""
+
+
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="model name served by TorchServe")
     parser.add_argument("--archive", type=Path, help=".mar for the in-process phase")
     parser.add_argument("--texts", type=Path, required=True, help="one text per line, cycled")
-    parser.add_argument("--url", default="http://127.0.0.1:8080", help="inference address")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--url", default="http://127.0.0.1:8080", help="inference address (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8,
+        help="HTTP requests in flight at once (default: %(default)s)",
+    )
     parser.add_argument("--requests", type=int, default=400, help="measured requests")
     parser.add_argument("--warmup", type=int, default=16, help="unmeasured requests first")
     parser.add_argument("--max-seconds", type=float, default=300, help="time limit per phase")

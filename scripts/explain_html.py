@@ -414,8 +414,20 @@ def render_page(response: dict) -> str:
 # ---------------------------------------------------------------- command line
 
 
+DESCRIPTION = """\
+Render a handler's explanation response (the JSON from /explanations/<model>)
+as one self-contained HTML page: each word coloured green for a positive
+attribution and red for a negative one, one section per explanation."""
+EPILOG = """\
+examples:
+  python scripts/explain_html.py response.json -o page.html
+  curl ... | python scripts/explain_html.py - -o page.html"""
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Render an explanation response as HTML.")
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("response", help="the handler's JSON response, or - for stdin")
     parser.add_argument("-o", "--output", required=True,
                         help="where to write the page, or - for stdout")

@@ -12,9 +12,22 @@ from pathlib import Path
 
 from torchserve_nlp.packaging import BatchingConfig, load_model_from_files, package_model
 
+DESCRIPTION = """\
+Package a model class that has predict_single, with its safetensors weights, as
+a TorchServe archive <export-path>/<name>.mar. The model is first loaded from
+--model-file, --weights and the constructor arguments, so a mismatch fails here
+rather than in the server."""
+EPILOG = """\
+example:
+  python scripts/package_model.py --name news_classifier --model-file model.py \\
+      --weights weights.safetensors --init-args-file init_args.json \\
+      --extra-files vocab.txt labels.json --export-path model_store"""
+
 
 def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--name", required=True, help="model name, as in /predictions/<name>")
     parser.add_argument("--model-file", type=Path, required=True, help="file defining the class")
     parser.add_argument("--class-name", help="if the file has several such classes")
@@ -22,20 +35,32 @@ def parse_arguments() -> argparse.Namespace:
     args_source = parser.add_mutually_exclusive_group()
     args_source.add_argument("--init-args", default="{}", help="constructor arguments as JSON")
     args_source.add_argument("--init-args-file", type=Path, help="constructor arguments JSON file")
-    parser.add_argument("--extra-files", type=Path, nargs="*", default=[], help="shipped flat")
-    parser.add_argument("--requirements-file", type=Path)
-    parser.add_argument("--export-path", type=Path, default=Path("model_store"))
-    parser.add_argument("--batch-size", type=int, default=BatchingConfig.batch_size)
+    parser.add_argument(
+        "--extra-files", type=Path, nargs="*", default=[], help="more files the archive ships, flat"
+    )
+    parser.add_argument(
+        "--requirements-file", type=Path, help="pip requirements the worker installs"
+    )
+    parser.add_argument(
+        "--export-path", type=Path, default=Path("model_store"),
+        help="directory to write <name>.mar into (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=BatchingConfig.batch_size,
+        help="requests TorchServe batches into one call (default: %(default)s)",
+    )
     parser.add_argument(
         "--max-batch-delay",
         type=int,
         default=BatchingConfig.max_batch_delay_ms,
-        help="milliseconds TorchServe waits to fill a batch",
+        help="milliseconds TorchServe waits to fill a batch (default: %(default)s)",
     )
     parser.add_argument(
         "--sample-file", type=Path, help="text the rebuilt model must answer like the loaded one"
     )
-    parser.add_argument("--version", default="1.0")
+    parser.add_argument(
+        "--version", default="1.0", help="model version in the archive (default: %(default)s)"
+    )
     return parser.parse_args()
 
 

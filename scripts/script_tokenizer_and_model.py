@@ -36,10 +36,27 @@ def check_against_eager(scripted: torch.jit.ScriptModule, weights_file: Path) ->
     return float((expected - got).abs().max())
 
 
+DESCRIPTION = """\
+Combine the tokenizer and the sentiment classifier trained by
+scripts/train_sentiment.py into one TorchScript file whose forward takes raw
+texts and returns logits. The result is checked against the eager model before
+it is saved; scripts/archive_scriptable_tokenizer.py packages it."""
+EPILOG = """\
+example:
+  python scripts/script_tokenizer_and_model.py build/sentiment/model.pt \\
+      build/sentiment/model_jit.pt"""
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("weights", type=Path, help="model.pt (state dict)")
-    parser.add_argument("output", type=Path, help="TorchScript file to write")
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "weights", type=Path,
+        help="model.pt (state dict) written by scripts/train_sentiment.py; config.json, "
+        "vocab.txt and tokenizer_settings.json are read from the same directory",
+    )
+    parser.add_argument("output", type=Path, help="TorchScript file to write, e.g. model_jit.pt")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     scripted = build_scripted_classifier(args.weights)

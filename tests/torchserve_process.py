@@ -1,12 +1,11 @@
-"""Start the real TorchServe on free loopback ports, talk HTTP to it, always stop it."""
+"""Start the real TorchServe on free loopback ports, talk HTTP to it, always stop it.
+
+The test side of ``torchserve_nlp.serving.torchserve``: the repository's config.properties
+with per-test ports, and ``RunningServer``'s HTTP helpers and log readers."""
 
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +14,21 @@ from pathlib import Path
 
 import requests
 
+from torchserve_nlp.serving.torchserve import (
+    Launch,
+    NotReady,
+    ServerExited,
+    address,
+    free_port,
+    start,
+    stop,
+    wait_until_ready,
+    write_config,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 180
+STOP_GRACE_SECONDS = 20
 # TorchServe's worker (ts/service.py, Service.predict) emits this metric once per batch it
 # predicted, with the ids of all the batch's requests; the frontend logs it to ts_log.log
 # (metrics_mode prometheus, as config.properties sets) or model_metrics.log (mode log).
@@ -25,12 +37,6 @@ PREDICTION_TIME = re.compile(
 )
 METRIC_LOGS = ("ts_log.log", "model_metrics.log")
 REQUEST_ID = "x-request-id"  # the header TorchServe answers every request with
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class RunningServer:
         return "\n".join(parts)
 
 
-def write_config(path: Path, model_store: Path, ports: tuple[int, int, int], extra: dict) -> None:
+def server_config(path: Path, model_store: Path, ports: tuple[int, int, int], extra: dict) -> Path:
     """The repository's config.properties with test ports and store substituted."""
     overrides = {
         # Every server gets its own ports, gRPC and worker sockets included, so that
@@ -89,20 +95,13 @@ def write_config(path: Path, model_store: Path, ports: tuple[int, int, int], ext
         "grpc_inference_port": free_port(),
         "grpc_management_port": free_port(),
         "initial_worker_port": free_port(),
-        "inference_address": f"http://127.0.0.1:{ports[0]}",
-        "management_address": f"http://127.0.0.1:{ports[1]}",
-        "metrics_address": f"http://127.0.0.1:{ports[2]}",
+        "inference_address": address(ports[0]),
+        "management_address": address(ports[1]),
+        "metrics_address": address(ports[2]),
         "model_store": str(model_store),
         **extra,
     }
-    lines = []
-    for line in (REPO_ROOT / "config.properties").read_text().splitlines():
-        key = line.split("=", 1)[0].strip()
-        if not line.startswith("#") and key in overrides:
-            continue
-        lines.append(line)
-    lines += [f"{key}={value}" for key, value in overrides.items()]
-    path.write_text("\n".join(lines) + "\n")
+    return write_config(path, overrides, base=REPO_ROOT / "config.properties")
 
 
 @contextmanager
@@ -120,77 +119,34 @@ def torchserve(
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     ports = (free_port(), free_port(), free_port())
-    config = work_dir / "config.properties"
-    write_config(config, model_store, ports, extra_config or {})
-    log_dir = work_dir / "logs"
-    env = {
-        **os.environ,
-        "TMPDIR": str(work_dir),  # TorchServe keeps its pid file there: one per server
-        "LOG_LOCATION": str(log_dir),
-        "METRICS_LOCATION": str(log_dir),
-    }
-    torchserve_bin = torchserve_bin or Path(sys.executable).with_name("torchserve")
-    command = [
-        str(torchserve_bin), "--start", "--foreground", "--ncs",
-        "--ts-config", str(config), "--model-store", str(model_store),
-        "--models", *models,
-    ]
-    server = RunningServer(
-        f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}",
-        f"http://127.0.0.1:{ports[2]}", log_dir,
+    config = server_config(work_dir / "config.properties", model_store, ports, extra_config or {})
+    launch = Launch(
+        config=config,
+        model_store=model_store,
+        models=tuple(models),
+        work_dir=work_dir,
+        log_dir=work_dir / "logs",
+        pid_dir=work_dir,  # TorchServe keeps its pid file there: one per server
+        torchserve_bin=torchserve_bin,
     )
-    stdout = open(work_dir / "torchserve.out", "wb")  # noqa: SIM115 - closed in finally
-    process = subprocess.Popen(
-        command, cwd=work_dir, env=env, stdout=stdout, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_until_ready(server, process, [m.split("=")[0] for m in models], work_dir)
-        yield server
-    finally:
-        stop(process)
-        stdout.close()
-
-
-def wait_until_ready(
-    server: RunningServer, process: subprocess.Popen, names: list[str], work_dir: Path
-) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    pending = set(names)
-    while pending and time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"torchserve exited early:\n{_startup_output(work_dir, server)}")
-        for name in list(pending):
+    server = RunningServer(*(address(port) for port in ports), launch.log_dir)
+    with open(work_dir / "torchserve.out", "wb") as output:
+        process = start(launch, os.environ, output)
+        try:
+            names = [model.split("=")[0] for model in models]
             try:
-                workers = server.describe(name)[0].get("workers", [])
-            except (requests.RequestException, ValueError, IndexError, KeyError):
-                continue
-            if workers and all(w.get("status") == "READY" for w in workers):
-                pending.discard(name)
-        time.sleep(0.5)
-    if pending:
-        details = _startup_output(work_dir, server)
-        raise RuntimeError(f"models {sorted(pending)} not ready:\n{details}")
+                wait_until_ready(server.management_url, STARTUP_SECONDS, names, process)
+            except (ServerExited, NotReady) as error:
+                raise RuntimeError(f"{error}:\n{_startup_output(work_dir, server)}") from error
+            yield server
+        finally:
+            stop(process, STOP_GRACE_SECONDS)
 
 
 def _startup_output(work_dir: Path, server: RunningServer) -> str:
     out = work_dir / "torchserve.out"
     text = out.read_text(errors="replace")[-4000:] if out.exists() else ""
     return text + "\n" + server.logs()
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop the frontend and its Python workers (the whole process group)."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def json_of(response: requests.Response) -> object:

@@ -21,7 +21,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.torchserve_process import free_port
 from tests.unit.test_sagemaker_entrypoint import LABELS, save_tiny_classifier, tar_gz
-from torchserve_nlp.sagemaker_entrypoint import PID_FILE, PORT_VARIABLES
+from torchserve_nlp.sagemaker.archive import MODEL_NAME
+from torchserve_nlp.sagemaker.settings import PORT_VARIABLES
+from torchserve_nlp.serving.torchserve import PID_FILE, NotReady, ServerExited, wait_until_ready
 
 pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +50,7 @@ class Served:
         return requests.post(f"{self.inference_url}/invocations", json=body, timeout=60)
 
     def workers(self) -> list[dict]:
-        response = requests.get(f"{self.management_url}/models/model", timeout=30)
+        response = requests.get(f"{self.management_url}/models/{MODEL_NAME}", timeout=30)
         response.raise_for_status()
         return response.json()[0].get("workers", [])
 
@@ -73,22 +75,14 @@ def entrypoint_env(overrides: dict[str, str], work_dir: Path) -> dict[str, str]:
 
 
 def wait_until_serving(served: Served) -> None:
-    """/ping answers 200 and every worker of the model is READY."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            raise RuntimeError(f"the entrypoint exited early:\n{served.text()[-6000:]}")
-        try:
-            ping = requests.get(f"{served.inference_url}/ping", timeout=5)
-            workers = served.workers()
-            if ping.status_code == 200 and workers and all(
-                w.get("status") == "READY" for w in workers
-            ):
-                return
-        except (requests.RequestException, ValueError, IndexError, KeyError):
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"not serving after {STARTUP_SECONDS}s:\n{served.text()[-6000:]}")
+    """Every worker of the model is READY, and /ping answers 200."""
+    try:
+        wait_until_ready(served.management_url, STARTUP_SECONDS, [MODEL_NAME], served.process)
+    except (ServerExited, NotReady) as error:
+        details = served.text()[-6000:]
+        raise RuntimeError(f"the entrypoint is not serving: {error}:\n{details}") from error
+    ping = requests.get(f"{served.inference_url}/ping", timeout=5)
+    assert ping.status_code == 200, ping.text
 
 
 def stop(served: Served) -> None:

@@ -1,4 +1,4 @@
-"""torchserve_nlp.sagemaker_entrypoint without a server: environment parsing, safe
+"""torchserve_nlp.sagemaker without a server: environment parsing, safe
 unpacking, the S3 fetch (moto in-process), the classifier check, the archive and config it
 builds, and the command line's failures."""
 
@@ -18,8 +18,27 @@ import yaml
 from moto import mock_aws
 from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
-from torchserve_nlp import sagemaker_entrypoint as entry
 from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.sagemaker.archive import prepare, ts_config
+from torchserve_nlp.sagemaker.cli import parse_args
+from torchserve_nlp.sagemaker.model import (
+    classifier_labels,
+    resolve_local_model,
+    resolve_tokenizer,
+    stage_pretrained,
+)
+from torchserve_nlp.sagemaker.s3 import UnsafeArchiveError, fetch_s3_model, model_root, safe_extract
+from torchserve_nlp.sagemaker.settings import (
+    PORT_VARIABLES,
+    BindScope,
+    ModelOrigin,
+    Ports,
+    S3Object,
+    ServeConfigError,
+    WorkerPolicy,
+    parse_env,
+)
+from torchserve_nlp.sagemaker.supervisor import launch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVE = REPO_ROOT / "scripts" / "serve"
@@ -67,12 +86,12 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 
 def test_local_settings_and_defaults():
-    settings = entry.parse_env({"LOCAL": "true", "HUB_MODEL_NAME": " some/dir "})
-    assert settings.origin is entry.ModelOrigin.LOCAL
+    settings = parse_env({"LOCAL": "true", "HUB_MODEL_NAME": " some/dir "})
+    assert settings.origin is ModelOrigin.LOCAL
     assert settings.hub_model_name == "some/dir" and settings.s3_object is None
-    assert settings.workers is entry.WorkerPolicy.PER_CPU
-    assert settings.bind is entry.BindScope.LOOPBACK
-    assert settings.ports == entry.Ports(8080, 8081, 8082, 7070, 7071)
+    assert settings.workers is WorkerPolicy.PER_CPU
+    assert settings.bind is BindScope.LOOPBACK
+    assert settings.ports == Ports(8080, 8081, 8082, 7070, 7071)
     assert settings.tokenizer is None and settings.work_dir is None
 
 
@@ -82,20 +101,20 @@ def test_s3_settings_and_overrides():
         "TOKENIZER": PACKAGED, "SAGEMAKER_BIND_TO_PORT": "9080", "SERVE_MANAGEMENT_PORT": "9081",
         "SERVE_WORK_DIR": "/srv/work", "HUB_MODEL_NAME": "  ",  # blank is unset
     }
-    settings = entry.parse_env(env)
-    assert settings.origin is entry.ModelOrigin.S3
+    settings = parse_env(env)
+    assert settings.origin is ModelOrigin.S3
     assert settings.s3_object.uri == "s3://models-bucket/sentiment/model.tar.gz"
-    assert settings.workers is entry.WorkerPolicy.SERVERLESS
-    assert settings.bind is entry.BindScope.ALL
+    assert settings.workers is WorkerPolicy.SERVERLESS
+    assert settings.bind is BindScope.ALL
     assert (settings.ports.inference, settings.ports.management) == (9080, 9081)
     assert settings.tokenizer == PACKAGED and settings.work_dir == Path("/srv/work")
     with pytest.raises(AttributeError):
-        settings.bind = entry.BindScope.LOOPBACK  # frozen
+        settings.bind = BindScope.LOOPBACK  # frozen
 
 
 def test_lowercase_false_and_unset_local_mean_s3():
-    assert entry.parse_env({"LOCAL": "false", **S3_ENV}).origin is entry.ModelOrigin.S3
-    assert entry.parse_env(S3_ENV).origin is entry.ModelOrigin.S3
+    assert parse_env({"LOCAL": "false", **S3_ENV}).origin is ModelOrigin.S3
+    assert parse_env(S3_ENV).origin is ModelOrigin.S3
 
 
 LOCAL = {"LOCAL": "true", "HUB_MODEL_NAME": "some/dir"}
@@ -124,34 +143,34 @@ ERRORS = [
 
 @pytest.mark.parametrize(("env", "variable"), ERRORS)
 def test_every_bad_or_contradictory_environment_names_its_variable(env, variable):
-    with pytest.raises(entry.ServeConfigError) as caught:
-        entry.parse_env(env)
+    with pytest.raises(ServeConfigError) as caught:
+        parse_env(env)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: ")
 
 
 def test_worker_count():
-    assert entry.WorkerPolicy.SERVERLESS.count(8) == 1
-    assert entry.WorkerPolicy.PER_CPU.count(6) == 6
-    assert entry.WorkerPolicy.PER_CPU.count(None) == 1
+    assert WorkerPolicy.SERVERLESS.count(8) == 1
+    assert WorkerPolicy.PER_CPU.count(6) == 6
+    assert WorkerPolicy.PER_CPU.count(None) == 1
 
 
 # --------------------------------------------------------------------- model sources
 
 
 def test_unknown_model_and_tokenizer_name_their_variables(tiny_dir):
-    with pytest.raises(entry.ServeConfigError, match="^HUB_MODEL_NAME: .*cannot download"):
-        entry.resolve_local_model(UNKNOWN)
-    with pytest.raises(entry.ServeConfigError, match="^TOKENIZER: "):
-        entry.resolve_tokenizer(UNKNOWN, tiny_dir)
-    assert entry.resolve_local_model(str(tiny_dir)) == tiny_dir
-    assert entry.resolve_tokenizer(None, tiny_dir) == tiny_dir
-    assert entry.resolve_tokenizer(PACKAGED, tiny_dir) == minilm_dir()
+    with pytest.raises(ServeConfigError, match="^HUB_MODEL_NAME: .*cannot download"):
+        resolve_local_model(UNKNOWN)
+    with pytest.raises(ServeConfigError, match="^TOKENIZER: "):
+        resolve_tokenizer(UNKNOWN, tiny_dir)
+    assert resolve_local_model(str(tiny_dir)) == tiny_dir
+    assert resolve_tokenizer(None, tiny_dir) == tiny_dir
+    assert resolve_tokenizer(PACKAGED, tiny_dir) == minilm_dir()
 
 
 def test_base_encoder_is_refused_before_loading_it():
-    with pytest.raises(entry.ServeConfigError, match="^HUB_MODEL_NAME: .*randomly initialised"):
-        entry.classifier_labels(minilm_dir(), "HUB_MODEL_NAME", PACKAGED)
+    with pytest.raises(ServeConfigError, match="^HUB_MODEL_NAME: .*randomly initialised"):
+        classifier_labels(minilm_dir(), "HUB_MODEL_NAME", PACKAGED)
 
 
 def test_classifier_config_over_base_encoder_weights_is_refused(tmp_path):
@@ -161,8 +180,8 @@ def test_classifier_config_over_base_encoder_weights_is_refused(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     config["architectures"] = ["BertForSequenceClassification"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(entry.ServeConfigError, match="^MODEL_PATH: .*lacks the classification"):
-        entry.classifier_labels(tmp_path, "MODEL_PATH", "s3://b/model.tar.gz")
+    with pytest.raises(ServeConfigError, match="^MODEL_PATH: .*lacks the classification"):
+        classifier_labels(tmp_path, "MODEL_PATH", "s3://b/model.tar.gz")
 
 
 def test_classifier_without_id2label_is_refused(tmp_path, tiny_dir):
@@ -171,12 +190,12 @@ def test_classifier_without_id2label_is_refused(tmp_path, tiny_dir):
     config = json.loads((tmp_path / "config.json").read_text())
     del config["id2label"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(entry.ServeConfigError, match="^HUB_MODEL_NAME: .*no id2label"):
-        entry.classifier_labels(tmp_path, "HUB_MODEL_NAME", str(tmp_path))
+    with pytest.raises(ServeConfigError, match="^HUB_MODEL_NAME: .*no id2label"):
+        classifier_labels(tmp_path, "HUB_MODEL_NAME", str(tmp_path))
 
 
 def test_trained_classifier_labels(tiny_dir):
-    labels = entry.classifier_labels(tiny_dir, "HUB_MODEL_NAME", str(tiny_dir))
+    labels = classifier_labels(tiny_dir, "HUB_MODEL_NAME", str(tiny_dir))
     assert labels == {"0": "negative", "1": "neutral", "2": "positive"}
 
 
@@ -215,25 +234,25 @@ UNSAFE = [
 def test_unsafe_members_refuse_the_whole_archive(tmp_path, member, reason):
     archive = tar_with(tmp_path / "model.tar.gz", info("config.json"), member)
     dest = tmp_path / "out" / "extracted"
-    with pytest.raises(entry.UnsafeArchiveError, match=reason):
-        entry.safe_extract(archive, dest)
+    with pytest.raises(UnsafeArchiveError, match=reason):
+        safe_extract(archive, dest)
     assert not dest.exists()  # nothing written, not even the safe member
     assert not (tmp_path / "out" / "escaped.txt").exists()
     assert not (tmp_path / "escaped.txt").exists()
 
 
 def test_safe_archive_unpacks_and_model_root_finds_a_single_directory(tmp_path, tiny_dir):
-    entry.safe_extract(tar_gz(tiny_dir, tmp_path / "flat.tar.gz"), tmp_path / "flat")
-    assert entry.model_root(tmp_path / "flat") == tmp_path / "flat"
+    safe_extract(tar_gz(tiny_dir, tmp_path / "flat.tar.gz"), tmp_path / "flat")
+    assert model_root(tmp_path / "flat") == tmp_path / "flat"
     nested = tar_gz(tiny_dir, tmp_path / "nested.tar.gz", prefix="model/")
-    entry.safe_extract(nested, tmp_path / "nested")
-    assert entry.model_root(tmp_path / "nested") == tmp_path / "nested" / "model"
+    safe_extract(nested, tmp_path / "nested")
+    assert model_root(tmp_path / "nested") == tmp_path / "nested" / "model"
     assert (tmp_path / "nested" / "model" / "model.safetensors").read_bytes() == (
         tiny_dir / "model.safetensors"
     ).read_bytes()
     (tmp_path / "empty").mkdir()
-    with pytest.raises(entry.ServeConfigError, match="^MODEL_PATH: .*no config.json"):
-        entry.model_root(tmp_path / "empty")
+    with pytest.raises(ServeConfigError, match="^MODEL_PATH: .*no config.json"):
+        model_root(tmp_path / "empty")
 
 
 # ---------------------------------------------------------------------------- S3 fetch
@@ -255,24 +274,24 @@ def fake_aws(monkeypatch):
 def test_fetch_downloads_and_unpacks_the_model(fake_aws, tmp_path, tiny_dir):
     tarball = tar_gz(tiny_dir, tmp_path / "model.tar.gz", prefix="model/")
     fake_aws.upload_file(str(tarball), S3_ENV["BUCKET_NAME"], S3_ENV["MODEL_PATH"])
-    s3_object = entry.S3Object(S3_ENV["BUCKET_NAME"], S3_ENV["MODEL_PATH"])
-    model_dir = entry.fetch_s3_model(s3_object, tmp_path / "work")
+    s3_object = S3Object(S3_ENV["BUCKET_NAME"], S3_ENV["MODEL_PATH"])
+    model_dir = fetch_s3_model(s3_object, tmp_path / "work")
     assert model_dir == tmp_path / "work" / "s3_model" / "model"
     assert (model_dir / "config.json").read_text() == (tiny_dir / "config.json").read_text()
     assert not (tmp_path / "work" / "download" / "model.tar.gz").exists()
 
 
 def test_fetch_missing_object_names_both_variables(fake_aws, tmp_path):
-    s3_object = entry.S3Object(S3_ENV["BUCKET_NAME"], "missing/model.tar.gz")
-    with pytest.raises(entry.ServeConfigError, match="^BUCKET_NAME/MODEL_PATH: .*does not exist"):
-        entry.fetch_s3_model(s3_object, tmp_path / "work")
+    s3_object = S3Object(S3_ENV["BUCKET_NAME"], "missing/model.tar.gz")
+    with pytest.raises(ServeConfigError, match="^BUCKET_NAME/MODEL_PATH: .*does not exist"):
+        fetch_s3_model(s3_object, tmp_path / "work")
 
 
 def test_fetch_refuses_a_traversing_archive(fake_aws, tmp_path):
     tarball = tar_with(tmp_path / "evil.tar.gz", info("config.json"), info("../../evil.py"))
     fake_aws.upload_file(str(tarball), S3_ENV["BUCKET_NAME"], "evil.tar.gz")
-    with pytest.raises(entry.ServeConfigError, match="^MODEL_PATH: .*refused member"):
-        entry.fetch_s3_model(entry.S3Object(S3_ENV["BUCKET_NAME"], "evil.tar.gz"), tmp_path / "w")
+    with pytest.raises(ServeConfigError, match="^MODEL_PATH: .*refused member"):
+        fetch_s3_model(S3Object(S3_ENV["BUCKET_NAME"], "evil.tar.gz"), tmp_path / "w")
     assert not (tmp_path / "evil.py").exists()
 
 
@@ -280,15 +299,15 @@ def test_fetch_refuses_a_traversing_archive(fake_aws, tmp_path):
 
 
 def test_ts_config_keeps_loopback_unless_bind_all(tmp_path):
-    settings = entry.parse_env({**LOCAL, "SAGEMAKER_BIND_TO_PORT": "18080"})
-    config = entry.ts_config(settings, 3, tmp_path)
+    settings = parse_env({**LOCAL, "SAGEMAKER_BIND_TO_PORT": "18080"})
+    config = ts_config(settings, 3, tmp_path)
     assert config["inference_address"] == "http://127.0.0.1:18080"
     assert config["management_address"] == "http://127.0.0.1:8081"
     assert config["default_workers_per_model"] == "3"
     assert config["disable_token_authorization"] == "true"
     assert config["enable_model_api"] == "false"
     assert config["install_py_dep_per_model"] == "false"
-    exposed = entry.ts_config(entry.parse_env({**LOCAL, "BIND_ALL": "true"}), 1, tmp_path)
+    exposed = ts_config(parse_env({**LOCAL, "BIND_ALL": "true"}), 1, tmp_path)
     assert exposed["inference_address"] == "http://0.0.0.0:8080"
     assert exposed["management_address"].startswith("http://127.0.0.1:")
     assert exposed["metrics_address"].startswith("http://127.0.0.1:")
@@ -297,7 +316,7 @@ def test_ts_config_keeps_loopback_unless_bind_all(tmp_path):
 def test_prepare_builds_the_archive_and_config(tmp_path, tiny_dir):
     work = tmp_path / "work"
     env = {**LOCAL, "HUB_MODEL_NAME": str(tiny_dir), "SERVE_WORK_DIR": str(work)}
-    prepared = entry.prepare(entry.parse_env(env), cpu_count=3)
+    prepared = prepare(parse_env(env), cpu_count=3)
     assert prepared.archive == work / "model_store" / "model.mar" and prepared.workers == 3
     with zipfile.ZipFile(prepared.archive) as mar:
         names = set(mar.namelist())
@@ -316,14 +335,14 @@ def test_prepare_builds_the_archive_and_config(tmp_path, tiny_dir):
     properties = (work / "config.properties").read_text()
     assert "default_workers_per_model=3\n" in properties
     assert "inference_address=http://127.0.0.1:8080\n" in properties
-    assert entry.torchserve_command(prepared)[-2:] == ["--models", "model=model.mar"]
+    assert launch(prepared).command()[-2:] == ["--models", "model=model.mar"]
 
 
 def test_a_work_dir_in_use_is_refused(tmp_path, tiny_dir):
     (tmp_path / "someone-elses-file").write_text("keep me")
     env = {**LOCAL, "HUB_MODEL_NAME": str(tiny_dir), "SERVE_WORK_DIR": str(tmp_path)}
-    with pytest.raises(entry.ServeConfigError, match="^SERVE_WORK_DIR: "):
-        entry.prepare(entry.parse_env(env))
+    with pytest.raises(ServeConfigError, match="^SERVE_WORK_DIR: "):
+        prepare(parse_env(env))
     assert [p.name for p in tmp_path.iterdir()] == ["someone-elses-file"]
 
 
@@ -332,18 +351,18 @@ def test_staging_keeps_a_cased_tokenizer_cased(tmp_path, tiny_dir):
     BertTokenizerFast(vocab=str(minilm_dir() / "vocab.txt"), do_lower_case=False).save_pretrained(
         cased
     )
-    assert entry.stage_pretrained(tiny_dir, cased, tmp_path / "staged") is False
+    assert stage_pretrained(tiny_dir, cased, tmp_path / "staged") is False
     assert (tmp_path / "staged" / "model.safetensors").resolve() == (
         tiny_dir / "model.safetensors"
     ).resolve()
-    assert entry.stage_pretrained(tiny_dir, tiny_dir, tmp_path / "staged_uncased") is True
+    assert stage_pretrained(tiny_dir, tiny_dir, tmp_path / "staged_uncased") is True
 
 
 # --------------------------------------------------------------------------- command line
 
 
 def run_serve(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in entry.PORT_VARIABLES.values()}
+    clean = {k: v for k, v in os.environ.items() if k not in PORT_VARIABLES.values()}
     for name in ("LOCAL", "HUB_MODEL_NAME", "TOKENIZER", "SERVERLESS", "BUCKET_NAME",
                  "MODEL_PATH", "BIND_ALL", "SERVE_WORK_DIR"):
         clean.pop(name, None)
@@ -378,13 +397,13 @@ def test_a_model_without_tokenizer_files_asks_for_tokenizer(tmp_path, tiny_dir):
     bare.mkdir()
     for name in ("config.json", "model.safetensors"):
         (bare / name).write_bytes((tiny_dir / name).read_bytes())
-    with pytest.raises(entry.ServeConfigError, match="^TOKENIZER: "):
-        entry.stage_pretrained(bare, bare, tmp_path / "staged")
-    assert entry.stage_pretrained(bare, tiny_dir, tmp_path / "staged_with_tokenizer") is True
+    with pytest.raises(ServeConfigError, match="^TOKENIZER: "):
+        stage_pretrained(bare, bare, tmp_path / "staged")
+    assert stage_pretrained(bare, tiny_dir, tmp_path / "staged_with_tokenizer") is True
 
 
 def test_sagemaker_serve_argument_is_accepted_and_others_are_not():
-    assert entry.parse_args(["serve"]).command == "serve"
-    assert entry.parse_args([]).command == "serve"
+    assert parse_args(["serve"]).command == "serve"
+    assert parse_args([]).command == "serve"
     with pytest.raises(SystemExit):
-        entry.parse_args(["train"])
+        parse_args(["train"])
