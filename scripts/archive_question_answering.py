@@ -10,7 +10,7 @@ setup_config.json, metrics.json and the handler with its support modules, all fl
 
 from functools import partial
 
-from torchserve_nlp import transformer_archives
+from torchserve_nlp.archive import transformer_archives
 
 TASK = transformer_archives.TASKS["question_answering"]
 NAME, TORCHSCRIPT_NAME = TASK.archive_name, TASK.torchscript_name

@@ -13,7 +13,7 @@ build/sentiment/metrics.json \
 
 from pathlib import Path
 
-from torchserve_nlp.archiver import REPO_ROOT, archive_cli, archive_model
+from torchserve_nlp.archive.archiver import REPO_ROOT, archive_cli, archive_model
 from torchserve_nlp.file_names import INDEX_TO_NAME, METRICS_FILE, MODEL_CONFIG_YAML
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "scriptable_tokenizer"

@@ -11,7 +11,7 @@ files and config.json.
 
 from pathlib import Path
 
-from torchserve_nlp import transformer_archives
+from torchserve_nlp.archive import transformer_archives
 
 TASK = transformer_archives.TASKS["sequence_classification"]
 NAME, TORCHSCRIPT_NAME = TASK.archive_name, TASK.torchscript_name

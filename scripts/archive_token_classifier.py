@@ -11,8 +11,8 @@ its setup_config.json saying ``"save_mode": "torchscript"``.
 
 from functools import partial
 
-from torchserve_nlp import transformer_archives
-from torchserve_nlp.transformer_archives import TRACED_FILE  # noqa: F401 - where the trace goes
+from torchserve_nlp.archive import transformer_archives
+from torchserve_nlp.archive.transformer_archives import TRACED_FILE  # noqa: F401 - where the trace goes
 
 TASK = transformer_archives.TASKS["token_classification"]
 NAME, TORCHSCRIPT_NAME = TASK.archive_name, TASK.torchscript_name

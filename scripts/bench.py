@@ -6,8 +6,9 @@
 
 The HTTP phase POSTs text bodies to <url>/predictions/<model> at a fixed concurrency. The
 in-process phase runs the same texts through the same archive with
-torchserve_nlp.local_archive, in batches of the archive's batchSize (the batch size TorchServe
-serves it with), so the ratio of the two throughputs is what serving costs over the handler.
+torchserve_nlp.serving.local_archive, in batches of the archive's batchSize (the batch size
+TorchServe serves it with), so the ratio of the two throughputs is what serving costs over the
+handler.
 With --json-lines every line is a JSON body (e.g. a question and its context), sent as
 application/json. Warm-up requests are excluded from every figure. Both phases stop after
 --max-seconds.
@@ -28,9 +29,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from torchserve_nlp.bench_stats import error_counts, ratio, summarize_latencies, throughput
-from torchserve_nlp.http_load import TEXT_CONTENT_TYPE, post_texts
-from torchserve_nlp.local_archive import LocalArchive, LocalRequest
+from torchserve_nlp.bench.bench_stats import error_counts, ratio, summarize_latencies, throughput
+from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE, post_texts
+from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
 JSON_CONTENT_TYPE = "application/json"
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from torchserve_nlp.local_archive import LocalArchive
+from torchserve_nlp.serving.local_archive import LocalArchive
 
 logger = logging.getLogger(__name__)
 AUTO_CLASSES = {

@@ -8,8 +8,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from torchserve_nlp.archiver import REPO_ROOT
-from torchserve_nlp.embeddingbag_training import (
+from torchserve_nlp.archive.archiver import REPO_ROOT
+from torchserve_nlp.archive.packaging import package_model
+from torchserve_nlp.training.embeddingbag_training import (
     EXAMPLE_DIR,
     METRICS_FILE,
     MODEL_FILE,
@@ -19,7 +20,6 @@ from torchserve_nlp.embeddingbag_training import (
     quick,
     train,
 )
-from torchserve_nlp.packaging import package_model
 
 MODEL_NAME = "embeddingbag_text_classifier"
 SAMPLE_TEXT = EXAMPLE_DIR / "sample_text.txt"

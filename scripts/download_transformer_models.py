@@ -17,8 +17,8 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from torchserve_nlp.model_source import resolve_model_source
-from torchserve_nlp.transformer_export import (
+from torchserve_nlp.archive.model_source import resolve_model_source
+from torchserve_nlp.archive.transformer_export import (
     DEFAULT_EXPORT_PATH,
     archiver_command,
     display_path,

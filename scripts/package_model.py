@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from torchserve_nlp.packaging import BatchingConfig, load_model_from_files, package_model
+from torchserve_nlp.archive.packaging import BatchingConfig, load_model_from_files, package_model
 
 DESCRIPTION = """\
 Package a model class that has predict_single, with its safetensors weights, as

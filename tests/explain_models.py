@@ -26,7 +26,7 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.offline_assets import minilm_dir
 
 DTYPE = torch.float64
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from torchserve_nlp.local_archive import LocalArchive
+from torchserve_nlp.serving.local_archive import LocalArchive
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
 
-from torchserve_nlp.ner_data import LABELS
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.ner_data import LABELS
+from torchserve_nlp.data.offline_assets import minilm_dir
 
 # Vocabulary token -> label. "merkel" and "schwarzenegger" are several pieces (B- then I-);
 # "nadella" is "nad" (B-LOC, unsure: B-ORG is RUNNER_UP) + "##ella" (I-ORG, sure), so the

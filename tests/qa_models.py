@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
 
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.offline_assets import minilm_dir
 
 START_WORD, END_WORD, END_PIECE = "zebra", "giraffe", "##raf"
 

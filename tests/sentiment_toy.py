@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.offline_assets import minilm_dir
 
 POSITIVE = ("wonderful", "great", "lovely", "excellent")
 NEGATIVE = ("terrible", "awful", "horrible", "dreadful")

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from torchserve_nlp.archiver import archive_model
+from torchserve_nlp.archive.archiver import archive_model
 
 NAME = "tiny_classifier"
 LABELS = {"0": "Negative", "1": "Positive"}

@@ -18,9 +18,9 @@ from transformers import (
 
 from nlp_runtime.tasks.predict_single_model import SPEC_FILE, WEIGHTS_FILE, ModelSpec
 from tests.tiny_archive import LengthClassifier
+from torchserve_nlp.archive.tracing import trace_pretrained
+from torchserve_nlp.data.offline_assets import minilm_dir
 from torchserve_nlp.file_names import TRACED_FILE
-from torchserve_nlp.offline_assets import minilm_dir
-from torchserve_nlp.tracing import trace_pretrained
 
 CLASSIFIER_LABELS = ("Negative", "Positive")
 SCRIPTED_FILE = "model_jit.pt"

@@ -4,8 +4,8 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from torchserve_nlp import embeddingbag_training
-from torchserve_nlp.sentiment_data import LabelledText, Split, read_sentiment_corpus, split
+from torchserve_nlp.data.sentiment_data import LabelledText, Split, read_sentiment_corpus, split
+from torchserve_nlp.training import embeddingbag_training
 
 
 def margin(rate: float, examples: int) -> float:

@@ -11,7 +11,7 @@ __all__ = ["package_model"]
 
 def __getattr__(name: str) -> Any:
     if name == "package_model":
-        from torchserve_nlp.packaging import package_model
+        from torchserve_nlp.archive.packaging import package_model
 
         return package_model
     raise AttributeError(f"module 'torchserve_nlp' has no attribute {name!r}")

@@ -16,14 +16,14 @@ from safetensors.torch import load_model
 from tests.torchserve_process import REPO_ROOT, json_of, torchserve
 from tests.training_checks import assert_beats_majority, embeddingbag_held_out
 from torchserve_nlp import package_model
-from torchserve_nlp.embeddingbag_training import (
+from torchserve_nlp.archive.packaging import BatchingConfig
+from torchserve_nlp.training.embeddingbag_training import (
     CLASS_NAME,
     INIT_ARGS_FILE,
     LABELS,
     MODEL_FILE,
     WEIGHTS_FILE,
 )
-from torchserve_nlp.packaging import BatchingConfig
 
 pytestmark = pytest.mark.integration
 

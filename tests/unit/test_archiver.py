@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from torchserve_nlp.archiver import HANDLERS, archive_model
+from torchserve_nlp.archive.archiver import HANDLERS, archive_model
 
 
 def build(tmp_path, index: int):

@@ -33,9 +33,9 @@ from tests.oracles import eager_classifier_logits
 from tests.qa_models import random_qa_model
 from tests.tiny_archive import build_tiny_archive
 from tests.tiny_handlers import save_tiny_classifier
-from torchserve_nlp.archiver import HANDLERS, REPO_ROOT, RUNTIME_PACKAGE
-from torchserve_nlp.local_archive import LocalArchive, LocalRequest
-from torchserve_nlp.packaging import package_model
+from torchserve_nlp.archive.archiver import HANDLERS, REPO_ROOT, RUNTIME_PACKAGE
+from torchserve_nlp.archive.packaging import package_model
+from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 ARCHIVER = re.compile(r"^(?:\.venv/bin/)?torch-model-archiver .*?(?<!\\)$", re.M | re.S)

@@ -1,7 +1,7 @@
 """scripts/bench.py's command line: what is sent depends on --json-lines."""
 
 from scripts.bench import JSON_CONTENT_TYPE, batches, parse_args
-from torchserve_nlp.http_load import TEXT_CONTENT_TYPE
+from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE
 
 BASE = ["--model", "m", "--texts", "t.txt", "--server-only"]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from torchserve_nlp.bench_stats import (
+from torchserve_nlp.bench.bench_stats import (
     error_counts,
     percentile,
     ratio,

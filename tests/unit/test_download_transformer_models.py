@@ -13,22 +13,22 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from torchserve_nlp.archiver import archive_model
-from torchserve_nlp.local_archive import LocalArchive, LocalRequest
-from torchserve_nlp.model_source import (
+from torchserve_nlp.archive.archiver import archive_model
+from torchserve_nlp.archive.model_source import (
     PACKAGED_NAMES,
     ModelSourceError,
     SourceKind,
     resolve_model_source,
 )
-from torchserve_nlp.offline_assets import minilm_dir
-from torchserve_nlp.tracing import features
-from torchserve_nlp.transformer_export import (
+from torchserve_nlp.archive.tracing import features
+from torchserve_nlp.archive.transformer_export import (
     Export,
     archiver_command,
     load_model,
     read_setup_config,
 )
+from torchserve_nlp.data.offline_assets import minilm_dir
+from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "download_transformer_models.py"

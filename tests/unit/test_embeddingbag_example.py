@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from torchserve_nlp.embeddingbag_training import build_vocabulary, load_example_module
+from torchserve_nlp.training.embeddingbag_training import build_vocabulary, load_example_module
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ from tests.tiny_handlers import (
     write_setup,
 )
 from tests.worker_context import WorkerContext
-from torchserve_nlp.ner_data import LABELS as NER_LABELS
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.ner_data import LABELS as NER_LABELS
+from torchserve_nlp.data.offline_assets import minilm_dir
 
 SETUP = {"model_name": "tiny-classifier", "mode": "sequence_classification", "max_length": 64}
 MODELS = '''

@@ -9,7 +9,7 @@ import torch
 
 import nlp_runtime.base
 from tests.tiny_archive import LengthClassifier, build_tiny_archive
-from torchserve_nlp.local_archive import LocalArchive, LocalRequest
+from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
 TEXTS = ["I love it", "never getting in one of those cars", "meh", "Café naïve 中文 😀 ok"]
 

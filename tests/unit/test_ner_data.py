@@ -2,7 +2,7 @@
 
 import pytest
 
-from torchserve_nlp.ner_data import (
+from torchserve_nlp.data.ner_data import (
     IGNORED,
     LABELS,
     Sentence,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from torchserve_nlp.ner_metrics import bio_spans, span_f1
+from torchserve_nlp.metrics.ner_metrics import bio_spans, span_f1
 
 
 def test_spans_open_at_b_or_at_an_i_that_does_not_continue():

@@ -14,7 +14,7 @@ import yaml
 from safetensors.torch import load_file
 
 from torchserve_nlp import package_model
-from torchserve_nlp.packaging import BatchingConfig, PackagingError, load_model_from_files
+from torchserve_nlp.archive.packaging import BatchingConfig, PackagingError, load_model_from_files
 
 MODELS = textwrap.dedent(
     """

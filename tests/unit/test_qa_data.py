@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from torchserve_nlp.ner_data import Sentence, read_bio, split
-from torchserve_nlp.qa_data import (
+from torchserve_nlp.data.ner_data import Sentence, read_bio, split
+from torchserve_nlp.data.qa_data import (
     QUESTION_KINDS,
     Mention,
     Passage,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from torchserve_nlp.qa_metrics import exact_match, normalize_answer, squad_scores, token_f1
+from torchserve_nlp.metrics.qa_metrics import exact_match, normalize_answer, squad_scores, token_f1
 
 
 def test_normalisation_drops_case_punctuation_articles_and_extra_spaces():

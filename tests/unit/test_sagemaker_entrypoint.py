@@ -18,7 +18,7 @@ import yaml
 from moto import mock_aws
 from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.offline_assets import minilm_dir
 from torchserve_nlp.sagemaker.archive import prepare, ts_config
 from torchserve_nlp.sagemaker.cli import parse_args
 from torchserve_nlp.sagemaker.model import (

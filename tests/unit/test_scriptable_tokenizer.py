@@ -4,9 +4,9 @@ import pytest
 import torch
 from transformers import BertTokenizerFast
 
-from torchserve_nlp.offline_assets import minilm_dir
-from torchserve_nlp.scriptable_tokenizer import ScriptableBertTokenizer, read_vocab
-from torchserve_nlp.sentiment_data import read_binary_sentiment
+from torchserve_nlp.data.offline_assets import minilm_dir
+from torchserve_nlp.data.sentiment_data import read_binary_sentiment
+from torchserve_nlp.tokenizer.scriptable_tokenizer import ScriptableBertTokenizer, read_vocab
 
 UNICODE_TEXTS = [
     "Café naïve résumé façade jalapeño Ångström",  # precomposed accents

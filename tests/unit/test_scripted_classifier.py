@@ -12,9 +12,9 @@ from transformers import BertConfig, BertForSequenceClassification
 from tests.oracles import eager_classifier_logits
 from tests.tiny_handlers import SCRIPTED_FILE, save_scripted_classifier
 from tests.worker_context import WorkerContext
-from torchserve_nlp.offline_assets import minilm_dir
-from torchserve_nlp.scripted_classifier import build_scripted_classifier
-from torchserve_nlp.sentiment_training import TOKENIZER_SETTINGS
+from torchserve_nlp.data.offline_assets import minilm_dir
+from torchserve_nlp.tokenizer.scripted_classifier import build_scripted_classifier
+from torchserve_nlp.training.sentiment_training import TOKENIZER_SETTINGS
 
 TEXTS = [
     "fine",

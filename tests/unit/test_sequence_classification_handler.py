@@ -13,8 +13,8 @@ from scripts.archive_sequence_classifier import archive, archive_torchscript
 from tests.forward_shapes import forward_shapes
 from tests.oracles import eager_classifier_logits
 from tests.worker_context import WorkerContext
-from torchserve_nlp.local_archive import LocalArchive, LocalRequest
-from torchserve_nlp.tracing import TRACE_TEXTS
+from torchserve_nlp.archive.tracing import TRACE_TEXTS
+from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
 LABELS = ["Negative", "Positive"]
 MAX_LENGTH = 128  # artifacts/sequence_classification/setup_config.json

@@ -7,7 +7,7 @@ from scripts.archive_sequence_classifier import archive_torchscript
 from tests.explain_checks import FORWARD_TOLERANCE, assert_complete, forward_at_input_and_baseline
 from tests.sentiment_toy import LABELS, sentences, train_toy_sentiment
 from tests.worker_context import WorkerContext
-from torchserve_nlp.local_archive import LocalArchive, LocalRequest
+from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
 CRAFTED = [
     ("yesterday the weather was terrible", "terrible", "Negative"),

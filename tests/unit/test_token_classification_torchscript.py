@@ -16,8 +16,8 @@ from scripts.archive_token_classifier import TRACED_FILE, archive, archive_torch
 from tests.forward_shapes import forward_shapes
 from tests.ner_models import save_tiny_ner
 from tests.oracles import assert_same_entities
-from torchserve_nlp.local_archive import LocalArchive, LocalRequest
-from torchserve_nlp.tracing import TRACE_TEXTS
+from torchserve_nlp.archive.tracing import TRACE_TEXTS
+from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 STRATEGIES = ["none", "simple", "first", "average", "max"]

@@ -22,18 +22,18 @@ from tests.training_checks import (
     margin,
     sliced,
 )
-from torchserve_nlp import embeddingbag_training, qa_training
-from torchserve_nlp.ner_data import read_bio
-from torchserve_nlp.ner_data import split as split_sentences
-from torchserve_nlp.ner_metrics import bio_spans, span_f1
-from torchserve_nlp.offline_assets import optimus_ner_txt
-from torchserve_nlp.qa_data import build_qa_split
-from torchserve_nlp.qa_metrics import squad_scores
-from torchserve_nlp.sentiment_data import (
+from torchserve_nlp.data.ner_data import read_bio
+from torchserve_nlp.data.ner_data import split as split_sentences
+from torchserve_nlp.data.offline_assets import optimus_ner_txt
+from torchserve_nlp.data.qa_data import build_qa_split
+from torchserve_nlp.data.sentiment_data import (
     LabelledText,
     read_binary_sentiment,
     split,
 )
+from torchserve_nlp.metrics.ner_metrics import bio_spans, span_f1
+from torchserve_nlp.metrics.qa_metrics import squad_scores
+from torchserve_nlp.training import embeddingbag_training, qa_training
 
 
 def metrics_of(out: Path) -> dict:

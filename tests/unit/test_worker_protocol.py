@@ -5,7 +5,7 @@ import pytest
 from ts.protocol.otf_message_handler import create_predict_response, retrieve_msg
 from ts.service import Service
 
-from torchserve_nlp.worker_protocol import (
+from torchserve_nlp.serving.worker_protocol import (
     LocalRequest,
     MemorySocket,
     decode_predict_response,

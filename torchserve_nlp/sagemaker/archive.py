@@ -99,7 +99,7 @@ def serving_artifacts(source: Path, dest: Path, workers: int) -> Path:
 def relocated_task(mode: str, artifacts: Path) -> Any:
     """``TASKS[mode]`` with its artifacts (model-config.yaml, requirements.txt) read from
     ``artifacts`` instead of the repository's ``artifacts/<mode>``."""
-    from torchserve_nlp.transformer_archives import TASKS, TransformerTask
+    from torchserve_nlp.archive.transformer_archives import TASKS, TransformerTask
 
     location = Path(artifacts)
 
@@ -115,7 +115,7 @@ def relocated_task(mode: str, artifacts: Path) -> Any:
 def build_archive(pretrained: Path, setup: Path, artifacts: Path, store: Path) -> Path:
     """``store/model.mar``: ``transformer_archives.archive`` of the sequence-classification
     task, with its artifacts read from ``artifacts``."""
-    from torchserve_nlp.transformer_archives import archive
+    from torchserve_nlp.archive.transformer_archives import archive
 
     task = relocated_task(MODE, artifacts)
     return archive(task, pretrained, store, setup_config=setup, name=MODEL_NAME)
@@ -166,7 +166,7 @@ def model_directory(settings: ServeSettings, work_dir: Path) -> tuple[Path, str,
 
 def prepare(settings: ServeSettings, cpu_count: int | None = None) -> Prepared:
     """Find and check the model, build model.mar and write config.properties."""
-    from torchserve_nlp.transformer_archives import TASKS
+    from torchserve_nlp.archive.transformer_archives import TASKS
 
     work_dir = work_directory(settings)
     model_dir, name, variable = model_directory(settings, work_dir)

@@ -12,7 +12,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from torchserve_nlp.model_source import ModelSourceError
+from torchserve_nlp.archive.model_source import ModelSourceError
 from torchserve_nlp.sagemaker.archive import prepare
 from torchserve_nlp.sagemaker.settings import ServeConfigError, parse_env
 from torchserve_nlp.sagemaker.supervisor import launch, prerequisites, run_torchserve

@@ -10,14 +10,14 @@ import json
 import shutil
 from pathlib import Path
 
-from torchserve_nlp.file_names import INDEX_TO_NAME, METRICS_FILE
-from torchserve_nlp.model_source import (
+from torchserve_nlp.archive.model_source import (
     ModelSourceError,
     cached_snapshot,
     is_packaged_name,
     resolve_model_source,
 )
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.offline_assets import minilm_dir
+from torchserve_nlp.file_names import INDEX_TO_NAME, METRICS_FILE
 from torchserve_nlp.sagemaker.settings import ServeConfigError
 
 WEIGHTS = "model.safetensors"

@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from torchserve_nlp.model_source import ModelSourceError, check_model_dir
+from torchserve_nlp.archive.model_source import ModelSourceError, check_model_dir
 from torchserve_nlp.sagemaker.model import CONFIG_JSON
 from torchserve_nlp.sagemaker.settings import S3Object, ServeConfigError
 

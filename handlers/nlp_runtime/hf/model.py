@@ -5,7 +5,7 @@ A forward takes the tokenizer's features (``input_ids``, ``attention_mask`` and,
 model has them, ``token_type_ids``) and returns the task's output tensors as a tuple:
 ``("logits",)`` for classification, ``("start_logits", "end_logits")`` for QA. A traced
 archive holds a module taking ``(input_ids, attention_mask[, token_type_ids])`` positionally
-(torchserve_nlp.tracing writes such modules) and returning those tensors in that order.
+(torchserve_nlp.archive.tracing writes such modules) and returning those tensors in that order.
 """
 
 import json

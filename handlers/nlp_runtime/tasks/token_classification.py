@@ -2,7 +2,7 @@
 
 ``save_mode`` pretrained loads the archived ``save_pretrained`` files (safetensors);
 ``save_mode`` torchscript loads the archived traced module, ``(input_ids, attention_mask,
-token_type_ids)`` → logits (as torchserve_nlp.tracing writes it). Labels come from the
+token_type_ids)`` → logits (as torchserve_nlp.archive.tracing writes it). Labels come from the
 archived config.json's id2label in both modes.
 
 All windows of all requests of a batch go through one forward, padded to the longest window.

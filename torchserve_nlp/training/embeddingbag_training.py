@@ -17,9 +17,9 @@ import torch
 from safetensors.torch import save_model
 from tqdm import tqdm
 
-from torchserve_nlp.archiver import REPO_ROOT
+from torchserve_nlp.archive.archiver import REPO_ROOT
+from torchserve_nlp.data.sentiment_data import LabelledText, read_sentiment_corpus, split
 from torchserve_nlp.file_names import METRICS_FILE
-from torchserve_nlp.sentiment_data import LabelledText, read_sentiment_corpus, split
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from transformers import BertConfig, BertForSequenceClassification
 
-from torchserve_nlp.scriptable_tokenizer import ScriptableBertTokenizer
-from torchserve_nlp.sentiment_training import TOKENIZER_SETTINGS
+from torchserve_nlp.tokenizer.scriptable_tokenizer import ScriptableBertTokenizer
+from torchserve_nlp.training.sentiment_training import TOKENIZER_SETTINGS
 
 logger = logging.getLogger(__name__)
 

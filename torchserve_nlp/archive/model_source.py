@@ -13,7 +13,7 @@ from pathlib import Path
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
-from torchserve_nlp.offline_assets import minilm_dir
+from torchserve_nlp.data.offline_assets import minilm_dir
 
 PACKAGED_NAMES = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2")
 CONFIG_FILE = "config.json"

@@ -30,7 +30,7 @@ from ts.model_loader import TsModelLoader
 from ts.protocol.otf_message_handler import retrieve_msg
 from ts.service import Service
 
-from torchserve_nlp.worker_protocol import (
+from torchserve_nlp.serving.worker_protocol import (
     LocalRequest,
     LocalResponse,
     MemorySocket,
@@ -60,7 +60,7 @@ class ArchiveInfo:
         if not manifest_path.exists():
             raise ValueError(
                 f"{model_dir} has no MAR-INF/MANIFEST.json; pass a .mar written by "
-                "torch-model-archiver (torchserve_nlp.archiver.archive_model)"
+                "torch-model-archiver (torchserve_nlp.archive.archiver.archive_model)"
             )
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         model = manifest["model"]
@@ -141,7 +141,7 @@ def unpack(mar_path: Path, work_dir: Path) -> Path:
     if not zipfile.is_zipfile(mar_path):
         raise ValueError(
             f"{mar_path} is not a .mar (zip) archive; build one with "
-            "torchserve_nlp.archiver.archive_model or torch-model-archiver"
+            "torchserve_nlp.archive.archiver.archive_model or torch-model-archiver"
         )
     work_dir.mkdir(parents=True, exist_ok=True)
     # A fresh directory per open, so reopening never mixes files of two archive versions.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = REPO_ROOT / "handlers"
 RUNTIME_PACKAGE = "nlp_runtime"
 

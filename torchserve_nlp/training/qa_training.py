@@ -23,11 +23,11 @@ from transformers import (
 )
 
 from nlp_runtime.postprocess import qa_spans
+from torchserve_nlp.data.offline_assets import minilm_dir, optimus_ner_txt
+from torchserve_nlp.data.qa_data import QAExample, build_qa_split, write_squad
 from torchserve_nlp.file_names import METRICS_FILE
-from torchserve_nlp.fine_tuning import fine_tune
-from torchserve_nlp.offline_assets import minilm_dir, optimus_ner_txt
-from torchserve_nlp.qa_data import QAExample, build_qa_split, write_squad
-from torchserve_nlp.qa_metrics import squad_scores
+from torchserve_nlp.metrics.qa_metrics import squad_scores
+from torchserve_nlp.training.fine_tuning import fine_tune
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import torch
 from tqdm import tqdm
 from transformers import BertForSequenceClassification, BertTokenizerFast
 
+from torchserve_nlp.data.offline_assets import minilm_dir
+from torchserve_nlp.data.sentiment_data import LABELS, LabelledText, read_binary_sentiment, split
 from torchserve_nlp.file_names import METRICS_FILE
-from torchserve_nlp.offline_assets import minilm_dir
-from torchserve_nlp.sentiment_data import LABELS, LabelledText, read_binary_sentiment, split
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,8 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from nlp_runtime.tasks import predict_single_model
-from torchserve_nlp.archiver import archive_model, runtime_names
-from torchserve_nlp.file_names import MODEL_CONFIG_YAML
-from torchserve_nlp.packaging_checks import (
+from torchserve_nlp.archive.archiver import archive_model, runtime_names
+from torchserve_nlp.archive.packaging_checks import (
     PackagingError,
     archive_file_arguments,
     check_files,
@@ -33,6 +32,7 @@ from torchserve_nlp.packaging_checks import (
     check_predict_single,
     constructor_arguments,
 )
+from torchserve_nlp.file_names import MODEL_CONFIG_YAML
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchserve_nlp.ner_data import Sentence, fine_tag, read_bio, split
+from torchserve_nlp.data.ner_data import Sentence, fine_tag, read_bio, split
 
 # Question kind → (WNUT entity types it asks for, question wordings). WNUT's "other" is too
 # vague to ask about and is left out.

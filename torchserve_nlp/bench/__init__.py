@@ -1,0 +1,1 @@
+"""Benchmark statistics and the HTTP load generator."""

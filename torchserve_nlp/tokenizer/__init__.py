@@ -1,0 +1,1 @@
+"""The WordPiece tokenizer in TorchScript, scripted together with its classifier."""

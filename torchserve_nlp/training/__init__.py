@@ -1,0 +1,1 @@
+"""Fine-tuning and training the default models, each writing its held-out metrics."""
