@@ -63,3 +63,13 @@ def test_another_builds_staging_folder_is_left_alone(tmp_path, monkeypatch):
     _, mar = build(tmp_path, 7)
     assert (in_progress / "other-build.bin").read_bytes() == b"staged by a concurrent build"
     assert zipfile.ZipFile(mar).read("label.txt").decode() == "build 7"
+
+
+def test_a_model_named_like_the_runtime_folder_still_carries_it(tmp_path):
+    # torch-model-archiver stages in $TMPDIR/<model name>/, wiping what is there.
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"\0" * 16)
+    mar = archive_model("handlers", weights, "scripted_text_classifier_handler.py",
+                        tmp_path / "store")
+    with zipfile.ZipFile(mar) as archive:
+        assert_carries_the_runtime(set(archive.namelist()))

@@ -55,8 +55,12 @@ def archive_model(
     # torch-model-archiver stages files in $TMPDIR/<model name>/ and deletes it afterwards:
     # builds of one model name at once (tests, make -j, CI beside a developer) would clobber
     # each other's staging, so every run gets a private TMPDIR.
-    with tempfile.TemporaryDirectory(prefix=f"archive-{name}-") as staging:
-        runtime = stage_runtime(Path(staging))
+    # The runtime is copied apart from that staging folder, whatever the model is named.
+    with (
+        tempfile.TemporaryDirectory(prefix=f"archive-{name}-") as staging,
+        tempfile.TemporaryDirectory(prefix="runtime-") as runtime_dir,
+    ):
+        runtime = stage_runtime(Path(runtime_dir))
         command = [
             str(Path(sys.executable).with_name("torch-model-archiver")),
             "--model-name", name, "--version", version,
