@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts.explain_html import NEGATIVE_RGB, POSITIVE_RGB
+from torchserve_nlp.report.render import NEGATIVE_RGB, POSITIVE_RGB
 
 pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]

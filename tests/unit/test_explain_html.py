@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.explain_html import (
-    NEGATIVE_RGB,
-    POSITIVE_RGB,
-    ExplanationError,
-    main,
-    render_page,
-    word_colour,
-)
+from scripts.explain_html import main
+from torchserve_nlp.report.parse import ExplanationError
+from torchserve_nlp.report.render import NEGATIVE_RGB, POSITIVE_RGB, render_page, word_colour
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "explain_html.py"
