@@ -16,7 +16,7 @@ DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text
 	$(STORE)/BERTTokenClassification.mar $(STORE)/BERTSeqClassification.mar \
 	$(STORE)/BERTSeqClassification_Torchscript.mar $(STORE)/BERTQuestionAnswering.mar
 
-.PHONY: serve test archives stop bench lint java chromium venv
+.PHONY: serve test archives stop bench soak lint java chromium venv
 
 venv: $(INSTALLED)
 
@@ -89,3 +89,15 @@ bench: archives
 	$(BIN)/python scripts/bench.py --model scriptable_tokenizer --archive $(STORE)/scriptable_tokenizer.mar \
 		--texts artifacts/scriptable_tokenizer/bench_texts.txt --concurrency 8 --requests 400 \
 		--json-out $(BUILD)/bench_scriptable_tokenizer.json
+
+# A bounded soak, not part of `make test`: serves one archive on its own TorchServe (free
+# loopback ports, config.properties otherwise) and prints errors by status, p50/p99 latency
+# and the worker's and frontend's RSS at start and end. E.g. `make soak SOAK_SECONDS=600`.
+SOAK_MODEL ?= scriptable_tokenizer
+SOAK_SECONDS ?= 120
+SOAK_CONCURRENCY ?= 32
+SOAK_TEXTS ?= artifacts/scriptable_tokenizer/bench_texts.txt
+SOAK_ARGS ?=
+soak: $(STORE)/$(SOAK_MODEL).mar java
+	$(BIN)/python scripts/soak.py --archive $(STORE)/$(SOAK_MODEL).mar --texts $(SOAK_TEXTS) \
+		--seconds $(SOAK_SECONDS) --concurrency $(SOAK_CONCURRENCY) $(SOAK_ARGS)

@@ -2,34 +2,24 @@
 
     python scripts/archive_question_answering.py build/question_answering --export-path model_store
 
-The archive holds model.safetensors (serialized file), config.json, the tokenizer files,
-setup_config.json, metrics.json and the handler with its support modules, all flat.
-``--torchscript`` also writes ``BERTQuestionAnswering_Torchscript.mar``: the model traced to
-``(input_ids, attention_mask, token_type_ids)`` → (start_logits, end_logits).
+A thin wrapper around ``torchserve_nlp.cli.archive_question_answering``,
+installed from the wheel as ``torchserve-nlp-archive-question-answering``.
 """
 
-from functools import partial
-
-from torchserve_nlp.archive import transformer_archives
-
-TASK = transformer_archives.TASKS["question_answering"]
-NAME, TORCHSCRIPT_NAME = TASK.archive_name, TASK.torchscript_name
-archive = partial(transformer_archives.archive, TASK)
-archive_torchscript = partial(transformer_archives.archive_torchscript, TASK)
-
-
-DESCRIPTION = (
-    "Package the question-answering model that scripts/train_question_answering.py wrote to "
-    "build_dir as the TorchServe archive BERTQuestionAnswering.mar in --export-path "
-    "(default: model_store/). --torchscript also writes BERTQuestionAnswering_Torchscript.mar, "
-    "the model traced."
+from torchserve_nlp.cli import archive_question_answering as command
+from torchserve_nlp.cli.archive_question_answering import (
+    NAME,
+    TASK,
+    TORCHSCRIPT_NAME,
+    archive,
+    archive_torchscript,
 )
+
+__all__ = ["NAME", "TASK", "TORCHSCRIPT_NAME", "archive", "archive_torchscript", "main"]
 
 
 def main() -> None:
-    transformer_archives.archive_main(
-        TASK, DESCRIPTION, "output directory of scripts/train_question_answering.py"
-    )
+    command.main()
 
 
 if __name__ == "__main__":

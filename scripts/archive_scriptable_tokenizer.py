@@ -2,43 +2,21 @@
 
     python scripts/archive_scriptable_tokenizer.py build/sentiment --export-path model_store
 
-Equivalent to:
-    torch-model-archiver --model-name scriptable_tokenizer --version 1.0 \
-        --serialized-file build/sentiment/model_jit.pt \
-        --handler handlers/scripted_text_classifier_handler.py \
-        --extra-files handlers,artifacts/scriptable_tokenizer/index_to_name.json,\
-build/sentiment/metrics.json \
-        --config-file artifacts/scriptable_tokenizer/model-config.yaml --export-path model_store
+A thin wrapper around ``torchserve_nlp.cli.archive_scriptable_tokenizer``,
+installed from the wheel as ``torchserve-nlp-archive-scriptable-tokenizer``.
 """
 
-from pathlib import Path
+from torchserve_nlp.cli import archive_scriptable_tokenizer as command
+from torchserve_nlp.cli.archive_scriptable_tokenizer import (
+    ARTIFACTS,
+    archive,
+)
 
-from torchserve_nlp.archive.archiver import REPO_ROOT, archive_cli, archive_model
-from torchserve_nlp.file_names import INDEX_TO_NAME, METRICS_FILE, MODEL_CONFIG_YAML
-
-ARTIFACTS = REPO_ROOT / "artifacts" / "scriptable_tokenizer"
-
-
-def archive(build_dir: Path, export_path: Path, name: str = "scriptable_tokenizer") -> Path:
-    return archive_model(
-        name,
-        serialized_file=build_dir / "model_jit.pt",
-        handler="scripted_text_classifier_handler.py",
-        export_path=export_path,
-        extra_files=[
-            ARTIFACTS / INDEX_TO_NAME,
-            build_dir / METRICS_FILE,
-        ],
-        config_file=ARTIFACTS / MODEL_CONFIG_YAML,
-    )
+__all__ = ["ARTIFACTS", "archive", "main"]
 
 
 def main() -> None:
-    archive_cli(
-        "Package the TorchScript tokenizer+classifier (scripts/script_tokenizer_and_model.py's "
-        "model_jit.pt) with its label map and metrics as <export-path>/scriptable_tokenizer.mar.",
-        "directory with model_jit.pt, metrics.json", archive,
-    )
+    command.main()
 
 
 if __name__ == "__main__":

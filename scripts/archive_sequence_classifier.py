@@ -1,44 +1,35 @@
 """Package the fine-tuned sentiment model as ``<export-path>/BERTSeqClassification.mar``.
 
-    python scripts/archive_sequence_classifier.py build/sentiment --export-path model_store
-    python scripts/archive_sequence_classifier.py build/sentiment --torchscript
+    python scripts/archive_sequence_classifier.py build/sentiment --export-path model_store \
+        [--torchscript]
 
-Both archive ``<build_dir>/pretrained`` (save_pretrained output of train_sentiment.py).
-``--torchscript`` also writes ``BERTSeqClassification_Torchscript.mar``: the model traced to
-``(input_ids, attention_mask, token_type_ids)`` → logits (traced_model.pt) with the tokenizer
-files and config.json.
+A thin wrapper around ``torchserve_nlp.cli.archive_sequence_classifier``,
+installed from the wheel as ``torchserve-nlp-archive-sequence-classifier``.
 """
 
-from pathlib import Path
-
-from torchserve_nlp.archive import transformer_archives
-
-TASK = transformer_archives.TASKS["sequence_classification"]
-NAME, TORCHSCRIPT_NAME = TASK.archive_name, TASK.torchscript_name
-PRETRAINED = "pretrained"  # where train_sentiment.py puts its save_pretrained output
-
-
-def archive(build_dir: Path, export_path: Path, **options) -> Path:
-    return transformer_archives.archive(TASK, Path(build_dir) / PRETRAINED, export_path, **options)
-
-
-def archive_torchscript(build_dir: Path, export_path: Path, **options) -> Path:
-    pretrained = Path(build_dir) / PRETRAINED
-    return transformer_archives.archive_torchscript(TASK, pretrained, export_path, **options)
-
-
-DESCRIPTION = (
-    "Package the sentiment model that scripts/train_sentiment.py wrote to build_dir/pretrained "
-    "as the TorchServe archive BERTSeqClassification.mar in --export-path "
-    "(default: model_store/). --torchscript also writes BERTSeqClassification_Torchscript.mar, "
-    "the model traced."
+from torchserve_nlp.cli import archive_sequence_classifier as command
+from torchserve_nlp.cli.archive_sequence_classifier import (
+    NAME,
+    PRETRAINED,
+    TASK,
+    TORCHSCRIPT_NAME,
+    archive,
+    archive_torchscript,
 )
+
+__all__ = [
+    "NAME",
+    "PRETRAINED",
+    "TASK",
+    "TORCHSCRIPT_NAME",
+    "archive",
+    "archive_torchscript",
+    "main",
+]
 
 
 def main() -> None:
-    transformer_archives.archive_main(
-        TASK, DESCRIPTION, "output directory of scripts/train_sentiment.py", subdir=PRETRAINED
-    )
+    command.main()
 
 
 if __name__ == "__main__":

@@ -2,36 +2,33 @@
 
     python scripts/archive_token_classifier.py build/token_classification --export-path model_store
 
-The archive holds model.safetensors (serialized file), config.json, the tokenizer files,
-setup_config.json, metrics.json and the handler with its support modules, all flat.
-``--torchscript`` also writes ``BERTTokenClassification_Torchscript.mar``: the model traced to
-``(input_ids, attention_mask, token_type_ids)`` → logits (traced_model.pt) with the same files,
-its setup_config.json saying ``"save_mode": "torchscript"``.
+A thin wrapper around ``torchserve_nlp.cli.archive_token_classifier``,
+installed from the wheel as ``torchserve-nlp-archive-token-classifier``.
 """
 
-from functools import partial
-
-from torchserve_nlp.archive import transformer_archives
-from torchserve_nlp.archive.transformer_archives import TRACED_FILE  # noqa: F401 - where the trace goes
-
-TASK = transformer_archives.TASKS["token_classification"]
-NAME, TORCHSCRIPT_NAME = TASK.archive_name, TASK.torchscript_name
-archive = partial(transformer_archives.archive, TASK)
-archive_torchscript = partial(transformer_archives.archive_torchscript, TASK)
-
-
-DESCRIPTION = (
-    "Package the NER (token classification) model that scripts/train_token_classifier.py wrote "
-    "to build_dir as the TorchServe archive BERTTokenClassification.mar in --export-path "
-    "(default: model_store/). --torchscript also writes "
-    "BERTTokenClassification_Torchscript.mar, the model traced."
+from torchserve_nlp.cli import archive_token_classifier as command
+from torchserve_nlp.cli.archive_token_classifier import (
+    NAME,
+    TASK,
+    TORCHSCRIPT_NAME,
+    TRACED_FILE,
+    archive,
+    archive_torchscript,
 )
+
+__all__ = [
+    "NAME",
+    "TASK",
+    "TORCHSCRIPT_NAME",
+    "TRACED_FILE",
+    "archive",
+    "archive_torchscript",
+    "main",
+]
 
 
 def main() -> None:
-    transformer_archives.archive_main(
-        TASK, DESCRIPTION, "output directory of scripts/train_token_classifier.py"
-    )
+    command.main()
 
 
 if __name__ == "__main__":

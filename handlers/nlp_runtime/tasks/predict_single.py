@@ -18,6 +18,7 @@ model's data, ``"explain"`` included, and are not interpreted here.
 """
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ class PredictSingle(BatchHandler):
             return item.text if item.explain is None else self.mark_for_explanation(item)
         return decode_input(request, content_type, self.input_kind)
 
-    def predict(self, inputs: list[Any]) -> list[Any]:
+    def forward(self, inputs: Sequence[Any]) -> list[Any]:
+        """predict_batch's results if the model has it, else predict_single's, one by one; an
+        item whose own call fails becomes its own error."""
         with torch.inference_mode():
             if self.has_batch_method:
                 outputs = self._predict_batch(inputs)
@@ -61,10 +64,10 @@ class PredictSingle(BatchHandler):
                     return outputs
             return [self._predict_single(item) for item in inputs]
 
-    def encode_response(self, output: Any) -> str:
-        return encode_result(output, f"{self.class_name}.predict_single")
+    def encode_response(self, item: Any, prediction: Any) -> str:
+        return encode_result(prediction, f"{self.class_name}.predict_single")
 
-    def _predict_batch(self, inputs: list[Any]) -> list[Any] | None:
+    def _predict_batch(self, inputs: Sequence[Any]) -> list[Any] | None:
         """predict_batch's results, or None to answer item by item instead, which isolates
         the request that made the batch fail."""
         try:

@@ -7,6 +7,7 @@ decoded as transformers 4.x's QuestionAnsweringPipeline does (postprocess.qa_spa
 character offsets into the context as it was sent. ``top_k`` > 1 answers with a list.
 """
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from nlp_runtime.base import BatchHandler
 from nlp_runtime.errors import RequestError
 from nlp_runtime.explain.transformer import (
     METHOD,
-    Window,
     explain_windows,
     gradient_requests,
     metadata,
@@ -26,13 +26,8 @@ from nlp_runtime.explain.transformer import (
     window_words,
 )
 from nlp_runtime.hf.config import Mode, load_handler_config
-from nlp_runtime.hf.model import (
-    forward_windows,
-    load_model,
-    load_tokenizer,
-    too_many_windows,
-    window_counts,
-)
+from nlp_runtime.hf.model import forward_windows, load_model, load_tokenizer, too_many_windows
+from nlp_runtime.hf.windows import Window, Windows
 from nlp_runtime.postprocess.qa_spans import Answer, QAWindow, extract_answers
 from nlp_runtime.wire.explain import ExplainOptions
 from nlp_runtime.wire.qa import QARequest, decode_qa_request, encode_answers
@@ -65,53 +60,69 @@ class QuestionAnswering(BatchHandler):
     def decode_request(self, request: dict[str, Any], content_type: str) -> QARequest:
         return decode_qa_request(request, content_type, self.config)
 
-    def predict(self, inputs: list[QARequest]) -> list[Any]:
-        results: list[Any] = self._check_questions(inputs)
-        ready = [i for i, result in enumerate(results) if result is None]
-        if not ready:
-            return results
+    def preprocess(self, items: Sequence[QARequest]) -> Windows:
+        """Every question that fits, paired with its context's windows, tokenized together."""
+        errors = self._check_questions(items)
+        ready = [i for i, error in enumerate(errors) if error is None]
         encoded = self.tokenizer(
-            [inputs[i].question for i in ready],
-            [inputs[i].context for i in ready],
+            [items[i].question for i in ready],
+            [items[i].context for i in ready],
             truncation="only_second",
             max_length=self.config.max_length,
             stride=self.config.doc_stride,
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
+            return_special_tokens_mask=True,
             return_token_type_ids=True,
             padding="longest",
             return_tensors="np",
-        )
-        owner = encoded["overflow_to_sample_mapping"]
-        counts, keep = window_counts(owner, len(ready), self.config.max_windows)
-        start_logits, end_logits = self._logits(encoded, keep)
-        rows = np.flatnonzero(keep)
-        for position, index in enumerate(ready):
-            if counts[position] > self.config.max_windows:
-                results[index] = too_many_windows(int(counts[position]), self.config, "context")
+        ) if ready else None
+        return Windows.of(encoded, errors, ready, self.config.max_windows)
+
+    def forward(self, batch: Windows) -> tuple[np.ndarray, ...]:
+        if batch.encoded is None or not batch.keep.any():
+            empty = np.zeros((0, 0), dtype=np.float32)
+            return empty, empty
+        return forward_windows(self.model.forward, batch.encoded, batch.keep)
+
+    def postprocess(
+        self, items: Sequence[QARequest], batch: Windows, outputs: tuple[np.ndarray, ...]
+    ) -> list[Any]:
+        start_logits, end_logits = outputs
+        results: list[Any] = list(batch.errors)
+        kept = np.flatnonzero(batch.keep)
+        for position, index in enumerate(batch.ready):
+            if batch.counts[position] > self.config.max_windows:
+                results[index] = too_many_windows(
+                    int(batch.counts[position]), self.config, "context"
+                )
                 continue
-            item = inputs[index]
             windows = [
-                self._window(encoded, row, start_logits, end_logits, np.searchsorted(rows, row))
-                for row in np.flatnonzero(owner == position)
+                self._window(batch.encoded, row, start_logits, end_logits,
+                             np.searchsorted(kept, row))
+                for row in batch.rows_of(position)
             ]
-            answers = extract_answers(item.context, windows, item.options)
-            results[index] = (answers, item.options.top_k)
+            results[index] = extract_answers(items[index].context, windows, items[index].options)
         return results
 
-    def encode_response(self, output: tuple[list[Answer], int]) -> Any:
-        answers, top_k = output
-        return encode_answers(answers, top_k)
+    def encode_response(self, item: QARequest, prediction: list[Answer]) -> Any:
+        return encode_answers(prediction, item.options.top_k)
 
     def mark_for_explanation(self, item: QARequest) -> QARequest:
         return replace(item, explain=item.explain or ExplainOptions())
 
-    def explain_batch(self, items: list[QARequest], outputs: list[Any]) -> list[Any]:
-        """Attributions to the best answer's start and end logits, in its window."""
+    def explain_batch(
+        self, items: Sequence[QARequest], batch: Windows, predictions: list[Any]
+    ) -> list[Any]:
+        """Attributions to the best answer's start and end logits, in the first of the
+        batch's windows of its context that holds it."""
         results, ready = gradient_requests(
-            items, outputs, self.model.eager is not None, "question answering"
+            items, predictions, self.model.eager is not None, "question answering"
         )
-        jobs = [(i, *self._answer_window(items[i], outputs[i][0][0])) for i in ready]
+        jobs = [
+            (i, *self._answer_window(batch, batch.ready.index(i), predictions[i][0]))
+            for i in ready
+        ]
         if jobs:
             found = explain_windows(
                 self.model.eager, qa_span_logits, [window for _, window, _ in jobs],
@@ -119,7 +130,7 @@ class QuestionAnswering(BatchHandler):
                 self.tokenizer.pad_token_id,
             )
             for (i, window, _), (result, row) in zip(jobs, found, strict=True):
-                item, answer = items[i], outputs[i][0][0]
+                item, answer = items[i], predictions[i][0]
                 results[i] = {
                     "method": METHOD,
                     "target": answer.answer,
@@ -130,20 +141,16 @@ class QuestionAnswering(BatchHandler):
                 }
         return results
 
-    def _answer_window(self, item: QARequest, answer: Answer) -> tuple[Window, tuple[int, int]]:
+    def _answer_window(
+        self, batch: Windows, position: int, answer: Answer
+    ) -> tuple[Window, tuple[int, int]]:
         """The first window holding the whole answer (any window for no answer) and the
         answer's first and last token there ([CLS] for no answer)."""
-        encoded = self.tokenizer(
-            item.question, item.context, truncation="only_second",
-            max_length=self.config.max_length, stride=self.config.doc_stride,
-            return_overflowing_tokens=True, return_offsets_mapping=True,
-            return_special_tokens_mask=True, return_token_type_ids=True,
-        )
-        for row in range(len(encoded["input_ids"])):
-            sequence_ids = encoded.sequence_ids(row)
-            offsets = np.asarray(encoded["offset_mapping"][row])
+        for row in batch.rows_of(position):
+            window = batch.window(int(row))
+            offsets = window.offsets
             overlapping = [
-                t for t, s in enumerate(sequence_ids)
+                t for t, s in enumerate(window.sequence_ids)
                 if s == 1 and offsets[t][0] < answer.end and offsets[t][1] > answer.start
             ]
             covers = bool(overlapping) and offsets[overlapping[0]][0] <= answer.start and (
@@ -151,18 +158,10 @@ class QuestionAnswering(BatchHandler):
             )
             if covers or answer.answer == "":
                 span = (overlapping[0], overlapping[-1]) if answer.answer else (0, 0)
-                window = Window(
-                    input_ids=np.asarray(encoded["input_ids"][row]),
-                    token_type_ids=np.asarray(encoded["token_type_ids"][row]),
-                    special=np.asarray(encoded["special_tokens_mask"][row], dtype=bool),
-                    offsets=offsets,
-                    word_ids=encoded.word_ids(row),
-                    sequence_ids=sequence_ids,
-                )
                 return window, span
         raise RuntimeError(f"answer {answer} is in no window of its own context")
 
-    def _check_questions(self, items: list[QARequest]) -> list[RequestError | None]:
+    def _check_questions(self, items: Sequence[QARequest]) -> list[RequestError | None]:
         """A 400 for each question too long to leave room for its context (the tokenizer would
         panic, taking the whole batch down); one tokenizer call for the batch."""
         lengths = map(len, self.tokenizer(
@@ -175,13 +174,6 @@ class QuestionAnswering(BatchHandler):
             ) if tokens > self.max_question_tokens else None
             for tokens in lengths
         ]
-
-    def _logits(self, encoded: Any, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not keep.any():
-            empty = np.zeros((0, 0), dtype=np.float32)
-            return empty, empty
-        start, end = forward_windows(self.model.forward, encoded, keep)
-        return start, end
 
     def _window(
         self, encoded: Any, row: int, start: np.ndarray, end: np.ndarray, kept: int

@@ -10,6 +10,7 @@ body is refused with a 400 naming an archive that explains (``mark_for_explanati
 than answered as if it had not asked; the rest of its batch is answered.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,14 @@ class ScriptedTextClassifier(BatchHandler):
         item = decode_text_request(request, content_type)
         return item if item.explain is None else self.mark_for_explanation(item)
 
-    def predict(self, inputs: list[TextRequest]) -> list[dict[str, float]]:
+    def preprocess(self, items: Sequence[TextRequest]) -> list[str]:
+        return [item.text for item in items]  # the scripted module tokenizes
+
+    def forward(self, texts: list[str]) -> torch.Tensor:
         with torch.inference_mode():
-            logits = self.model([item.text for item in inputs])
+            return self.model(texts)
+
+    def postprocess(
+        self, items: Sequence[TextRequest], texts: list[str], logits: torch.Tensor
+    ) -> list[dict[str, float]]:
         return label_probabilities(softmax(logits), self.labels)

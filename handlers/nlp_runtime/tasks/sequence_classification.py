@@ -7,6 +7,7 @@ text of the batch. Labels come from ``index_to_name.json`` if archived, else fro
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,11 @@ from transformers import AutoModelForSequenceClassification
 from nlp_runtime.base import BatchHandler
 from nlp_runtime.errors import RequestError
 from nlp_runtime.explain.shap_values import explain_with_shap, shap_explainer
-from nlp_runtime.explain.transformer import argmax_label, explain_classification
+from nlp_runtime.explain.transformer import (
+    ClassificationTargets,
+    argmax_label,
+    explain_classification,
+)
 from nlp_runtime.files import INDEX_TO_NAME
 from nlp_runtime.hf.config import Mode, load_handler_config
 from nlp_runtime.hf.model import (
@@ -54,33 +59,39 @@ class SequenceClassification(BatchHandler):
         self.shap = None  # built on the first SHAP request
 
     def decode_request(self, request: dict[str, Any], content_type: str) -> TextRequest:
-        decoded = decode_text_request(request, content_type)
-        if decoded.parameters:
-            raise RequestError(
-                f"unknown parameter {sorted(decoded.parameters)[0]!r}; "
-                "this model takes no parameters"
-            )
-        return decoded
+        return decode_text_request(request, content_type)
 
-    def predict(self, inputs: list[TextRequest]) -> list[dict[str, float]]:
-        encoded = self.tokenizer(
-            [item.text for item in inputs], truncation=True, max_length=self.config.max_length,
-            padding="longest", return_tensors="pt",
-        )
+    def preprocess(self, items: Sequence[TextRequest]) -> Any:
+        """The texts tokenized together, padded to the longest; with the offsets and special
+        tokens integrated gradients map back to words when a request asks to be explained."""
+        explained = any(item.explain is not None for item in items)
+        return self._encode([item.text for item in items], explained)
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        features = {name: batch[name] for name in self.tokenizer.model_input_names if name in batch}
         with torch.inference_mode():
-            (logits,) = self.model.forward(dict(encoded))
-        logger.info("forward over %d texts of %d tokens", *encoded["input_ids"].shape)
+            (logits,) = self.model.forward(features)
+        logger.info("forward over %d texts of %d tokens", *batch["input_ids"].shape)
+        return logits
+
+    def postprocess(
+        self, items: Sequence[TextRequest], batch: Any, logits: torch.Tensor
+    ) -> list[dict[str, float]]:
         return label_probabilities(softmax(logits), self.labels)
+
+    def _encode(self, texts: list[str], for_explanations: bool = False) -> Any:
+        extra = dict(
+            return_offsets_mapping=True, return_special_tokens_mask=True,
+            return_token_type_ids=True,
+        ) if for_explanations else {}
+        return self.tokenizer(
+            texts, truncation=True, max_length=self.config.max_length, padding="longest",
+            return_tensors="pt", **extra,
+        )
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """[texts, labels] probabilities: what SHAP evaluates on masked texts."""
-        encoded = self.tokenizer(
-            texts, truncation=True, max_length=self.config.max_length, padding="longest",
-            return_tensors="pt",
-        )
-        with torch.inference_mode():
-            (logits,) = self.model.forward(dict(encoded))
-        return logits.double().softmax(-1).numpy()
+        return self.forward(self._encode(texts)).double().softmax(-1).numpy()
 
     def _shap(self) -> Any:
         if self.shap is None:
@@ -90,15 +101,18 @@ class SequenceClassification(BatchHandler):
     def mark_for_explanation(self, item: TextRequest) -> TextRequest:
         return replace(item, explain=item.explain or ExplainOptions())
 
-    def explain_batch(self, items: list[TextRequest], outputs: list[dict[str, float]]) -> list[Any]:
+    def explain_batch(
+        self, items: Sequence[TextRequest], batch: Any, predictions: list[dict[str, float]]
+    ) -> list[Any]:
         """Integrated gradients (pretrained archives) or SHAP (any archive: it only needs
-        predictions) for the requests that asked, toward the predicted or requested label."""
+        predictions) for the requests that asked, toward the predicted or requested label;
+        integrated gradients start from the batch's own tokens."""
         results: list[Any] = [None] * len(items)
         ig = []
         for i, item in enumerate(items):
             if item.explain is None:
                 continue
-            target = item.explain.target or argmax_label(outputs[i])
+            target = item.explain.target or argmax_label(predictions[i])
             if target not in self.labels:
                 results[i] = RequestError(
                     f"'explain.target' {target!r} is not a label; labels: {self.labels}"
@@ -106,7 +120,8 @@ class SequenceClassification(BatchHandler):
             elif item.explain.method is ExplainMethod.SHAP:
                 results[i] = explain_with_shap(
                     self._shap(), self.tokenizer, item.text, self.labels.index(target),
-                    target, item.explain.max_evals, self.config.max_length, outputs[i][target],
+                    target, item.explain.max_evals, self.config.max_length,
+                    predictions[i][target],
                 )
             elif self.model.eager is None:
                 results[i] = eager_required(self.context_name)
@@ -114,9 +129,12 @@ class SequenceClassification(BatchHandler):
                 ig.append((i, self.labels.index(target), item.explain.n_steps))
         if ig:
             explanations = explain_classification(
-                self.model.eager, self.tokenizer, [items[i].text for i, _, _ in ig],
-                [t for _, t, _ in ig], self.labels, [n for _, _, n in ig],
-                self.config.max_length,
+                self.model.eager, self.tokenizer.pad_token_id, batch,
+                ClassificationTargets(
+                    rows=[i for i, _, _ in ig], texts=[items[i].text for i, _, _ in ig],
+                    label_ids=[t for _, t, _ in ig], n_steps=[n for _, _, n in ig],
+                ),
+                self.labels,
             )
             for (i, _, _), explanation in zip(ig, explanations, strict=True):
                 results[i] = explanation

@@ -11,6 +11,7 @@ tokens; their entities are merged as the transformers pipeline merges them with 
 Per request, JSON ``parameters`` may set ``aggregation_strategy`` and ``ignore_labels``.
 """
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ from nlp_runtime.base import BatchHandler
 from nlp_runtime.errors import RequestError
 from nlp_runtime.explain.transformer import (
     METHOD,
-    Window,
     entity_probability,
     explain_windows,
     gradient_requests,
@@ -37,8 +37,8 @@ from nlp_runtime.hf.model import (
     load_model,
     load_tokenizer,
     too_many_windows,
-    window_counts,
 )
+from nlp_runtime.hf.windows import Window, Windows
 from nlp_runtime.postprocess.token_aggregation import TokenWindow, extract_entities, softmax
 from nlp_runtime.wire.entities import EntityRequest, decode_entity_request
 from nlp_runtime.wire.explain import ExplainOptions
@@ -76,9 +76,10 @@ class TokenClassification(BatchHandler):
     def decode_request(self, request: dict[str, Any], content_type: str) -> EntityRequest:
         return decode_entity_request(request, content_type, self.config)
 
-    def predict(self, inputs: list[EntityRequest]) -> list[list[dict[str, Any]] | RequestError]:
+    def preprocess(self, items: Sequence[EntityRequest]) -> Windows:
+        """Every text's windows, tokenized together."""
         encoded = self.tokenizer(
-            [item.text for item in inputs],
+            [item.text for item in items],
             truncation=True,
             max_length=self.config.max_length,
             stride=self.config.doc_stride,
@@ -88,20 +89,31 @@ class TokenClassification(BatchHandler):
             padding="longest",
             return_tensors="np",
         )
-        owner = encoded["overflow_to_sample_mapping"]
-        counts, keep = window_counts(owner, len(inputs), self.config.max_windows)
-        probabilities = self._probabilities(encoded, keep)
+        ready = list(range(len(items)))
+        return Windows.of(encoded, [None] * len(items), ready, self.config.max_windows)
+
+    def forward(self, batch: Windows) -> np.ndarray:
+        """Softmax over labels for the kept windows: one forward, trimmed to their longest."""
+        if not batch.keep.any():
+            return np.zeros((0, 0, len(self.labels)), dtype=np.float32)
+        (logits,) = forward_windows(self.model.forward, batch.encoded, batch.keep)
+        return softmax(logits)
+
+    def postprocess(
+        self, items: Sequence[EntityRequest], batch: Windows, probabilities: np.ndarray
+    ) -> list[list[dict[str, Any]] | RequestError]:
         step = self.config.max_length - self.tokenizer.num_special_tokens_to_add()
         step -= self.config.doc_stride
-        rows = np.flatnonzero(keep)
+        kept = np.flatnonzero(batch.keep)
         results: list[list[dict[str, Any]] | RequestError] = []
-        for idx, item in enumerate(inputs):
-            if counts[idx] > self.config.max_windows:
-                results.append(too_many_windows(int(counts[idx]), self.config, "text"))
+        for idx, item in enumerate(items):
+            if batch.counts[idx] > self.config.max_windows:
+                results.append(too_many_windows(int(batch.counts[idx]), self.config, "text"))
                 continue
             windows = [
-                self._window(encoded, row, probabilities[np.searchsorted(rows, row)], n * step)
-                for n, row in enumerate(np.flatnonzero(owner == idx))
+                self._window(batch.encoded, row, probabilities[np.searchsorted(kept, row)],
+                             n * step)
+                for n, row in enumerate(batch.rows_of(idx))
             ]
             results.append(
                 extract_entities(
@@ -114,18 +126,20 @@ class TokenClassification(BatchHandler):
     def mark_for_explanation(self, item: EntityRequest) -> EntityRequest:
         return replace(item, explain=item.explain or ExplainOptions())
 
-    def explain_batch(self, items: list[EntityRequest], outputs: list[Any]) -> list[Any]:
+    def explain_batch(
+        self, items: Sequence[EntityRequest], batch: Windows, predictions: list[Any]
+    ) -> list[Any]:
         """Per entity (the first MAX_EXPLAINED_ENTITIES of a request): attributions to the
-        probability of its label over its tokens, in the first window holding it."""
+        probability of its label over its tokens, in the first of the batch's windows of its
+        text that holds it."""
         results, ready = gradient_requests(
-            items, outputs, self.model.eager is not None, "token classification"
+            items, predictions, self.model.eager is not None, "token classification"
         )
         jobs = []
         for i in ready:
             results[i] = []
-            encoded = self._windows_of(items[i].text)
-            for entity in outputs[i][:MAX_EXPLAINED_ENTITIES]:
-                jobs.append((i, entity, *self._entity_window(encoded, entity)))
+            for entity in predictions[i][:MAX_EXPLAINED_ENTITIES]:
+                jobs.append((i, entity, *self._entity_window(batch, i, entity)))
         if jobs:
             found = explain_windows(
                 self.model.eager, entity_probability, [window for _, _, window, _ in jobs],
@@ -144,47 +158,27 @@ class TokenClassification(BatchHandler):
                 })
         return results
 
-    def _windows_of(self, text: str) -> Any:
-        """One text's windows, as predict splits it, with what explanations need."""
-        return self.tokenizer(
-            text, truncation=True, max_length=self.config.max_length,
-            stride=self.config.doc_stride, return_overflowing_tokens=True,
-            return_offsets_mapping=True, return_special_tokens_mask=True,
-            return_token_type_ids=True,
-        )
-
     def _entity_window(
-        self, encoded: Any, entity: dict[str, Any]
+        self, batch: Windows, position: int, entity: dict[str, Any]
     ) -> tuple[Window, tuple[np.ndarray, np.ndarray]]:
-        """The first of ``encoded``'s windows holding the entity, with the objective's token
+        """The first of the text's windows holding the entity, with the objective's token
         and label masks."""
         label = entity.get("entity_group", entity.get("entity"))
         label_mask = np.array(
             [name == label or name[2:] == label and name[:2] in ("B-", "I-")
              for name in self.labels], dtype=np.float32,
         )
-        for row in range(len(encoded["input_ids"])):
-            offsets = np.asarray(encoded["offset_mapping"][row])
-            special = np.asarray(encoded["special_tokens_mask"][row], dtype=bool)
-            tokens = ~special & (offsets[:, 0] < entity["end"]) & (offsets[:, 1] > entity["start"])
+        for row in batch.rows_of(position):
+            window = batch.window(int(row))
+            offsets = window.offsets
+            tokens = ~window.special & (offsets[:, 0] < entity["end"]) & (
+                offsets[:, 1] > entity["start"]
+            )
             if tokens.any() and offsets[tokens][0, 0] <= entity["start"] and (
                 offsets[tokens][-1, 1] >= entity["end"]
             ):
-                window = Window(
-                    input_ids=np.asarray(encoded["input_ids"][row]),
-                    token_type_ids=np.asarray(encoded["token_type_ids"][row]),
-                    special=special, offsets=offsets, word_ids=encoded.word_ids(row),
-                    sequence_ids=encoded.sequence_ids(row),
-                )
                 return window, (tokens.astype(np.float32), label_mask)
         raise RuntimeError(f"entity {entity} is in no window of its text")
-
-    def _probabilities(self, encoded: Any, keep: np.ndarray) -> np.ndarray:
-        """Softmax over labels for the kept windows: one forward, trimmed to their longest."""
-        if not keep.any():
-            return np.zeros((0, 0, len(self.labels)), dtype=np.float32)
-        (logits,) = forward_windows(self.model.forward, encoded, keep)
-        return softmax(logits)
 
     def _window(self, encoded: Any, row: int, scores: np.ndarray, offset: int) -> TokenWindow:
         width = scores.shape[0]

@@ -28,11 +28,8 @@ def decode_entity_request(
     request: dict[str, Any], content_type: str, defaults: TransformerHandlerConfig
 ) -> EntityRequest:
     """Text and parameters of one request; a bad or unknown parameter is a 400 naming it."""
-    text_request = decode_text_request(request, content_type)
-    parameters = dict(text_request.parameters)
-    unknown = sorted(set(parameters) - set(PARAMETERS))
-    if unknown:
-        raise RequestError(f"unknown parameter {unknown[0]!r}; known: {list(PARAMETERS)}")
+    text_request = decode_text_request(request, content_type, PARAMETERS)
+    parameters = text_request.parameters
     try:
         strategy = enum_value(
             AggregationStrategy,

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlp_runtime.errors import RequestError
-from nlp_runtime.hf.config import TransformerHandlerConfig, bool_value, int_value
+from nlp_runtime.hf.config import TransformerHandlerConfig
 from nlp_runtime.postprocess.qa_spans import Answer, AnswerOptions
 from nlp_runtime.wire.explain import ExplainOptions, parse_explain
-from nlp_runtime.wire.text import decode_body, require_text
+from nlp_runtime.wire.text import check_keys, check_parameters, decode_body, require_text
+from nlp_runtime.wire.values import request_bool, request_int
 
 PARAMETERS = ("top_k", "max_answer_len", "handle_impossible_answer", "align_to_words")
 MAX_TOP_K = 20
@@ -41,7 +42,11 @@ def decode_qa_request(
                 raise RequestError(
                     f"'{key}' must be an object like {EXAMPLE}, got {type(payload).__name__}"
                 )
+            check_keys(body, (key, "parameters", "explain"), "JSON body")
+            check_keys(payload, ("question", "context"), f"'{key}'")
             break
+    else:
+        check_keys(body, ("question", "context", "parameters", "explain"), "JSON body")
     missing = [key for key in ("question", "context") if key not in payload]
     if missing:
         raise RequestError(
@@ -73,21 +78,13 @@ def _json_object(body: Any) -> dict[str, Any]:
 
 def answer_options(parameters: dict[str, Any], defaults: TransformerHandlerConfig) -> AnswerOptions:
     """Per-request decoding options over the archive's defaults; a bad one is a 400."""
-    unknown = sorted(set(parameters) - set(PARAMETERS))
-    if unknown:
-        raise RequestError(f"unknown parameter {unknown[0]!r}; known: {list(PARAMETERS)}")
-    try:
-        top_k = int_value(parameters.get("top_k", defaults.top_k), "top_k", 1)
-        max_answer_len = int_value(
-            parameters.get("max_answer_len", defaults.max_answer_len), "max_answer_len", 1
-        )
-        impossible = bool_value(
-            parameters.get("handle_impossible_answer", defaults.handle_impossible_answer),
-            "handle_impossible_answer",
-        )
-        align = bool_value(parameters.get("align_to_words", True), "align_to_words")
-    except ValueError as error:
-        raise RequestError(f"invalid parameter: {error}") from None
+    check_parameters(parameters, PARAMETERS)
+    top_k = request_int(parameters, "top_k", defaults.top_k)
+    max_answer_len = request_int(parameters, "max_answer_len", defaults.max_answer_len)
+    impossible = request_bool(
+        parameters, "handle_impossible_answer", defaults.handle_impossible_answer
+    )
+    align = request_bool(parameters, "align_to_words", True)
     if top_k > MAX_TOP_K:
         raise RequestError(f"'top_k' must be at most {MAX_TOP_K}, got {top_k}")
     if max_answer_len > defaults.max_length:

@@ -79,20 +79,42 @@ def decode_body(request: dict[str, Any], content_type: str) -> Any:
     return body
 
 
-def decode_text_request(request: dict[str, Any], content_type: str) -> TextRequest:
+def decode_text_request(
+    request: dict[str, Any], content_type: str, parameters: tuple[str, ...] = ()
+) -> TextRequest:
+    """The text, its ``parameters`` (only those named in ``parameters`` are accepted) and its
+    explanation options. Any other key of a JSON body is a 400 naming it."""
     body = decode_body(request, content_type)
     if isinstance(body, str):
         return TextRequest(require_text(body, "body"))
     if not isinstance(body, dict):
         raise RequestError(f"JSON body must be an object, got {type(body).__name__}")
-    key = next((k for k in TEXT_KEYS if k in body), None)
-    if key is None:
+    keys = [k for k in TEXT_KEYS if k in body]
+    if not keys:
         raise RequestError(f"JSON body needs one of the keys {list(TEXT_KEYS)}; got {sorted(body)}")
-    parameters = body.get("parameters", {})
-    if not isinstance(parameters, dict):
-        raise RequestError(f"'parameters' must be an object, got {type(parameters).__name__}")
+    if len(keys) > 1:
+        raise RequestError(f"JSON body has both {keys[0]!r} and {keys[1]!r}; send the text once")
+    check_keys(body, (keys[0], "parameters", "explain"), "JSON body")
+    given = body.get("parameters", {})
+    if not isinstance(given, dict):
+        raise RequestError(f"'parameters' must be an object, got {type(given).__name__}")
+    check_parameters(given, parameters)
     explain = parse_explain(body.get("explain"))
-    return TextRequest(require_text(body[key], key), dict(parameters), explain)
+    return TextRequest(require_text(body[keys[0]], keys[0]), dict(given), explain)
+
+
+def check_parameters(given: dict[str, Any], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(given) - set(known), key=str)
+    if unknown and not known:
+        raise RequestError(f"unknown parameter {unknown[0]!r}; this model takes no parameters")
+    if unknown:
+        raise RequestError(f"unknown parameter {unknown[0]!r}; known: {list(known)}")
+
+
+def check_keys(mapping: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(mapping) - set(known), key=str)
+    if unknown:
+        raise RequestError(f"unknown key {unknown[0]!r} in {where}; known: {list(known)}")
 
 
 def require_text(value: Any, name: str) -> str:
@@ -100,4 +122,12 @@ def require_text(value: Any, name: str) -> str:
         raise RequestError(f"'{name}' must be a string, got {type(value).__name__}")
     if not value.strip():
         raise RequestError(f"'{name}' is empty; send a non-empty text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:  # JSON can carry a lone \ud800 escape; UTF-8 cannot
+        raise RequestError(
+            f"'{name}' holds an unpaired surrogate ({value[error.start]!r} at character "
+            f"{error.start}), which is not text; escape non-BMP characters as a surrogate "
+            "pair or send them as UTF-8"
+        ) from None
     return value
