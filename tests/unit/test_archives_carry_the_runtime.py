@@ -33,10 +33,11 @@ from tests.oracles import eager_classifier_logits
 from tests.qa_models import random_qa_model
 from tests.tiny_archive import build_tiny_archive
 from tests.tiny_handlers import save_tiny_classifier
-from torchserve_nlp.archive.archiver import HANDLERS, REPO_ROOT, RUNTIME_PACKAGE
+from torchserve_nlp.archive.archiver import HANDLERS, RUNTIME_PACKAGE
 from torchserve_nlp.archive.packaging import package_model
 from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 ARCHIVER = re.compile(r"^(?:\.venv/bin/)?torch-model-archiver .*?(?<!\\)$", re.M | re.S)
 TEXT = "What a lovely, quiet ride home"

@@ -21,10 +21,6 @@ logger = logging.getLogger(__name__)
 
 HANDLERS = handlers_dir()
 RUNTIME_PACKAGE = "nlp_runtime"
-# Only for tests/unit/test_archives_carry_the_runtime.py, which reads the checkout's README.md
-# and docs/: the checkout's root when run from one, merely the folder holding handlers/ when
-# installed. The build code does not use it (see torchserve_nlp.resources).
-REPO_ROOT = HANDLERS.parent
 
 
 def runtime_names() -> set[str]:
