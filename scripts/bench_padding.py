@@ -1,15 +1,17 @@
-"""Measure what padding each batch to its longest text saves over padding to max_length.
+"""Measure what padding less saves: every text to max_length, each batch to its longest, and
+each batch cut into groups of similar length (what this project's handlers do).
 
     python scripts/bench_padding.py --archive model_store/BERTSeqClassification.mar \
         --texts artifacts/scriptable_tokenizer/bench_texts.txt --batch-size 8
 
 Loads the archive in-process with TorchServe's own loader and, batch by batch, runs the
-archive's tokenizer and forward both ways, alternating: padded to the longest text of the
-batch (what this project's handlers do) and padded to ``max_length`` (what TorchServe's
-Huggingface_Transformers example did). Same texts, weights and process. Reports texts/s of
-each, their ratio, the mean padded width, and the largest output difference between the two
-(padding must not change results). For text-input archives (sequence and token
-classification).
+archive's tokenizer and forward three ways, alternating: padded to ``max_length`` (what
+TorchServe's Huggingface_Transformers example did), to the longest text of the batch, and
+grouped by length (nlp_runtime.hf.forward_plan with the archive's ``max_tokens_per_forward``
+and ``forward_overhead_tokens``, or --overhead-tokens). Same texts, weights and process.
+Reports per way texts/s, padded tokens per real token and forwards per batch, and the largest
+output difference from the longest-padded outputs (padding must not change results). For
+text-input archives (sequence and token classification).
 """
 
 import argparse
@@ -18,6 +20,7 @@ import json
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +30,23 @@ from tqdm import tqdm
 from torchserve_nlp.serving.local_archive import LocalArchive
 
 logger = logging.getLogger(__name__)
+WAYS = ("max_length", "longest", "grouped")
 AUTO_CLASSES = {
     "sequence_classification": "AutoModelForSequenceClassification",
     "token_classification": "AutoModelForTokenClassification",
 }
 
 
-def load_archive_model(archive: LocalArchive) -> tuple[Any, Any, int]:
-    """(tokenizer, forward, max_length) built by the archive's own nlp_runtime.hf.model."""
+@dataclass(frozen=True)
+class ArchiveModel:
+    tokenizer: Any
+    forward: Any
+    config: Any  # the archive's TransformerHandlerConfig
+    plan_module: Any  # the archive's nlp_runtime.hf.forward_plan
+
+
+def load_archive_model(archive: LocalArchive) -> ArchiveModel:
+    """Tokenizer, forward and plan built by the archive's own nlp_runtime."""
     config_module = importlib.import_module("nlp_runtime.hf.config")
     model_module = importlib.import_module("nlp_runtime.hf.model")
     model_dir = archive.info.model_dir
@@ -46,60 +58,92 @@ def load_archive_model(archive: LocalArchive) -> tuple[Any, Any, int]:
     tokenizer = model_module.load_tokenizer(model_dir, config, need_offsets=False)
     serialized = archive.info.manifest["model"]["serializedFile"]
     loaded = model_module.load_model(model_dir, config, auto_class, ("logits",), serialized)
-    return tokenizer, loaded.forward, config.max_length
+    plan_module = importlib.import_module("nlp_runtime.hf.forward_plan")
+    return ArchiveModel(tokenizer, loaded.forward, config, plan_module)
 
 
-def timed_forward(tokenizer, forward, texts: list[str], padding: str, max_length: int):
+def timed_forward(model: ArchiveModel, texts: list[str], way: str, overhead: int):
+    """(seconds, output, padded tokens, forwards) of one batch padded ``way``."""
+    config = model.config
     start = time.perf_counter()
-    encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=padding,
-                        return_tensors="pt")
+    encoded = model.tokenizer(
+        texts, truncation=True, max_length=config.max_length,
+        padding="max_length" if way == "max_length" else "longest", return_tensors="pt",
+    )
+    features = dict(encoded)
     with torch.inference_mode():
-        (output,) = forward(dict(encoded))
-    return time.perf_counter() - start, output, encoded["input_ids"].shape[1]
+        if way == "grouped":
+            plan = model.plan_module.plan_forwards(
+                encoded["attention_mask"].sum(-1).numpy(), config.max_tokens_per_forward,
+                overhead,
+            )
+            per_token = config.mode.value == "token_classification"
+            (output,) = model.plan_module.run_plan(model.forward, features, plan, per_token)
+            padded, forwards = plan.padded_tokens, len(plan.groups)
+        else:
+            (output,) = model.forward(features)
+            padded, forwards = encoded["input_ids"].numel(), 1
+    return time.perf_counter() - start, output, padded, forwards
 
 
-def bench(archive_path: Path, texts: list[str], batch_size: int, rounds: int) -> dict[str, Any]:
+def real_tokens(model: ArchiveModel, texts: list[str]) -> int:
+    lengths = model.tokenizer(
+        texts, truncation=True, max_length=model.config.max_length, return_length=True
+    )["length"]
+    return int(sum(lengths))
+
+
+def bench(
+    archive_path: Path, texts: list[str], batch_size: int, rounds: int,
+    overhead: int | None = None,
+) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-padding-") as work,
         LocalArchive.open(archive_path, work) as archive,
     ):
-        tokenizer, forward, max_length = load_archive_model(archive)
+        model = load_archive_model(archive)
+        overhead = model.config.forward_overhead_tokens if overhead is None else overhead
         batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
-        for padding in ("longest", "max_length"):  # warm-up
-            timed_forward(tokenizer, forward, batches[0], padding, max_length)
-        seconds = {"longest": 0.0, "max_length": 0.0}
-        widths: list[int] = []
-        worst = 0.0
+        for way in WAYS:  # warm-up
+            timed_forward(model, batches[0], way, overhead)
+        seconds, padded, forwards = (dict.fromkeys(WAYS, 0) for _ in range(3))
+        real, worst = 0, 0.0
         for _ in tqdm(range(rounds), desc="rounds", disable=None):
             for batch in batches:
-                short_s, short, width = timed_forward(
-                    tokenizer, forward, batch, "longest", max_length
-                )
-                long_s, long, _ = timed_forward(tokenizer, forward, batch, "max_length", max_length)
-                seconds["longest"] += short_s
-                seconds["max_length"] += long_s
-                widths.append(width)
-                long = long[:, :width] if long.dim() == 3 else long
-                worst = max(worst, float((short - long).abs().max()))
+                outputs = {}
+                for way in WAYS:
+                    spent, outputs[way], tokens, calls = timed_forward(model, batch, way, overhead)
+                    seconds[way] += spent
+                    padded[way] += tokens
+                    forwards[way] += calls
+                real += real_tokens(model, batch)
+                reference = outputs["longest"]
+                for way in ("max_length", "grouped"):
+                    other = outputs[way]
+                    other = other[:, : reference.shape[1]] if other.dim() == 3 else other
+                    worst = max(worst, float((other - reference).abs().max()))
     count = rounds * len(texts)
     return {
         "archive": str(archive_path),
         "batch_size": batch_size,
         "texts": count,
-        "max_length": max_length,
-        "mean_longest_width": round(sum(widths) / len(widths), 1),
-        "texts_per_s_longest": round(count / seconds["longest"], 1),
-        "texts_per_s_max_length": round(count / seconds["max_length"], 1),
+        "max_length": model.config.max_length,
+        "overhead_tokens": overhead,
+        **{f"texts_per_s_{way}": round(count / seconds[way], 1) for way in WAYS},
+        **{f"padded_per_real_token_{way}": round(padded[way] / real, 3) for way in WAYS},
+        **{f"forwards_per_batch_{way}": round(forwards[way] / (rounds * len(batches)), 2)
+           for way in WAYS},
         "speedup_longest_over_max_length": round(seconds["max_length"] / seconds["longest"], 2),
+        "speedup_grouped_over_longest": round(seconds["longest"] / seconds["grouped"], 2),
         "max_output_difference": worst,
     }
 
 
 DESCRIPTION = """\
-Measure what padding each batch to its longest text saves over padding every
-text to max_length: load a .mar in-process, run its tokenizer and model both
-ways on the same batches, and log texts/s of each, their ratio, the mean padded
-width and the largest output difference (which must be ~0)."""
+Measure what padding less saves: load a .mar in-process and run its tokenizer and
+model on the same batches padded to max_length, to each batch's longest text, and
+grouped by length as the handlers do; log texts/s, padded tokens per real token and
+forwards per batch of each way, and the largest output difference (which must be ~0)."""
 EPILOG = """\
 example:
   python scripts/bench_padding.py --archive model_store/BERTSeqClassification.mar \\
@@ -121,13 +165,18 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=2, help="passes over the texts (default: %(default)s)"
     )
+    parser.add_argument(
+        "--overhead-tokens", type=int,
+        help="cost of one more forward in tokens, for the grouped way (default: the archive's "
+             "forward_overhead_tokens)",
+    )
     parser.add_argument("--json-out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     texts = [line for line in args.texts.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not texts or args.batch_size < 1 or args.rounds < 1:
         parser.error("need texts, --batch-size >= 1 and --rounds >= 1")
-    figures = bench(args.archive, texts, args.batch_size, args.rounds)
+    figures = bench(args.archive, texts, args.batch_size, args.rounds, args.overhead_tokens)
     text = json.dumps(figures, indent=2)
     logger.info("padding benchmark:\n%s", text)
     if args.json_out:

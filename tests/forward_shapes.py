@@ -25,3 +25,14 @@ def forward_shapes(archive: LocalArchive) -> Iterator[list[tuple[int, ...]]]:
         yield shapes
     finally:
         handler.model = loaded
+
+
+def assert_grouped_by_length(forwards: list[tuple[int, ...]], lengths: list[int]) -> None:
+    """``forwards`` (in call order) cover rows of these token ``lengths`` once each, as
+    consecutive runs of the rows sorted by length, each padded to its own longest."""
+    ordered = sorted(lengths)
+    assert sum(rows for rows, _ in forwards) == len(ordered), (forwards, ordered)
+    start = 0
+    for rows, width in forwards:
+        assert width == ordered[start + rows - 1], (forwards, ordered)
+        start += rows

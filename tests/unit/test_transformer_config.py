@@ -41,6 +41,7 @@ def test_every_field_is_a_key():
         **SEED, "doc_stride": 16, "aggregation_strategy": "MAX", "ignore_labels": ["O", "MISC"],
         "max_windows": 4, "do_lower_case": "false", "save_mode": "torchscript",
         "top_k": 3, "max_answer_len": "30", "handle_impossible_answer": "true",
+        "max_tokens_per_forward": 4096, "forward_overhead_tokens": "0",
     }
     config = parse_handler_config(full)
     assert {f.name for f in fields(config)} == set(full)

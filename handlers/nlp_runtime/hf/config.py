@@ -58,6 +58,11 @@ class TransformerHandlerConfig:
     top_k: int = 1
     max_answer_len: int = 15
     handle_impossible_answer: bool = False
+    # A batch's rows (texts or windows) go through the model in groups of similar length
+    # (hf/forward_plan.py): at most this many padded tokens per forward, and a cut made only
+    # where it saves more padded tokens than this (the fixed cost of one more forward).
+    max_tokens_per_forward: int = 8192
+    forward_overhead_tokens: int = 32
 
 
 def enum_value(enum: type[E], value: Any, key: str) -> E:
@@ -115,6 +120,8 @@ _PARSERS = {
     "top_k": lambda v, k: int_value(v, k, 1),
     "max_answer_len": lambda v, k: int_value(v, k, 1),
     "handle_impossible_answer": bool_value,
+    "max_tokens_per_forward": lambda v, k: int_value(v, k, 1),
+    "forward_overhead_tokens": lambda v, k: int_value(v, k, 0),
 }
 
 

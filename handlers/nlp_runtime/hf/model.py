@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import AutoTokenizer
 
@@ -112,21 +111,6 @@ def check_num_labels(config: TransformerHandlerConfig, labels: Sequence[str]) ->
         raise ValueError(
             f"'num_labels' is {config.num_labels}; the archive names {len(labels)} labels"
         )
-
-
-def forward_windows(forward: Forward, encoded: Any, keep: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One forward over the kept windows of a tokenized batch (NumPy tensors), trimmed to the
-    longest of them; the outputs as float32 arrays. None when no window is kept."""
-    width = int(encoded["attention_mask"][keep].sum(axis=1).max())
-    features = {
-        name: torch.from_numpy(encoded[name][keep][:, :width])
-        for name in TRACED_INPUTS
-        if name in encoded
-    }
-    with torch.inference_mode():
-        outputs = forward(features)
-    logger.info("forward over %d windows of %d tokens", *features["input_ids"].shape)
-    return tuple(output.float().numpy() for output in outputs)
 
 
 def too_many_windows(windows: int, config: TransformerHandlerConfig, what: str) -> RequestError:

@@ -2,13 +2,20 @@
 and the later steps read it: which request each window belongs to, which requests are
 served, and any window as an unpadded ``Window`` for explanations."""
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from nlp_runtime.errors import RequestError
+from nlp_runtime.hf.config import TransformerHandlerConfig
+from nlp_runtime.hf.forward_plan import ForwardPlan, plan_forwards, run_plan
+from nlp_runtime.hf.model import TRACED_INPUTS
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,24 +36,49 @@ class Windows:
     ``overflow_to_sample_mapping``, offsets and special tokens); None if none is ready.
     ``errors``: per request of the batch, None or why it was not tokenized. ``counts``: windows
     per ready request; ``keep``: per window, whether its request is served (needs at most
-    ``max_windows``)."""
+    ``max_windows``). ``plan``: the kept windows' forwards, in groups of similar length."""
 
     encoded: Any
     errors: list[RequestError | None]
     ready: list[int]
     counts: np.ndarray
     keep: np.ndarray
+    plan: ForwardPlan
 
     @classmethod
     def of(
-        cls, encoded: Any, errors: list[RequestError | None], ready: list[int], max_windows: int
+        cls, encoded: Any, errors: list[RequestError | None], ready: list[int],
+        config: TransformerHandlerConfig,
     ) -> "Windows":
         if encoded is None:
             empty = np.zeros(0, dtype=np.int64)
-            return cls(None, errors, ready, empty, empty.astype(bool))
-        counts = np.bincount(encoded["overflow_to_sample_mapping"], minlength=len(ready))
-        keep = counts[encoded["overflow_to_sample_mapping"]] <= max_windows
-        return cls(encoded, errors, ready, counts, keep)
+            return cls(None, errors, ready, empty, empty.astype(bool), ForwardPlan([], []))
+        owner = encoded["overflow_to_sample_mapping"]
+        counts = np.bincount(owner, minlength=len(ready))
+        keep = counts[owner] <= config.max_windows
+        lengths = encoded["attention_mask"][keep].sum(axis=1)
+        plan = plan_forwards(
+            lengths, config.max_tokens_per_forward, config.forward_overhead_tokens
+        )
+        return cls(encoded, errors, ready, counts, keep, plan)
+
+    def forward(
+        self, model: Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, ...]]
+    ) -> tuple[np.ndarray, ...]:
+        """The model's per-token outputs for the kept windows (float32, [kept, tokens, ...],
+        zero past each window's group width), run as planned."""
+        kept = {
+            name: torch.from_numpy(self.encoded[name][self.keep])
+            for name in TRACED_INPUTS
+            if name in self.encoded
+        }
+        with torch.inference_mode():
+            outputs = run_plan(model, kept, self.plan, per_token=True)
+        logger.info(
+            "%d windows in %d forwards, %d padded tokens", int(self.keep.sum()),
+            len(self.plan.groups), self.plan.padded_tokens,
+        )
+        return tuple(output.float().numpy() for output in outputs)
 
     def rows_of(self, position: int) -> np.ndarray:
         """The window rows of the ``position``-th ready request, in text order."""

@@ -26,7 +26,7 @@ from nlp_runtime.explain.transformer import (
     window_words,
 )
 from nlp_runtime.hf.config import Mode, load_handler_config
-from nlp_runtime.hf.model import forward_windows, load_model, load_tokenizer, too_many_windows
+from nlp_runtime.hf.model import load_model, load_tokenizer, too_many_windows
 from nlp_runtime.hf.windows import Window, Windows
 from nlp_runtime.postprocess.qa_spans import Answer, QAWindow, extract_answers
 from nlp_runtime.wire.explain import ExplainOptions
@@ -77,13 +77,13 @@ class QuestionAnswering(BatchHandler):
             padding="longest",
             return_tensors="np",
         ) if ready else None
-        return Windows.of(encoded, errors, ready, self.config.max_windows)
+        return Windows.of(encoded, errors, ready, self.config)
 
     def forward(self, batch: Windows) -> tuple[np.ndarray, ...]:
         if batch.encoded is None or not batch.keep.any():
             empty = np.zeros((0, 0), dtype=np.float32)
             return empty, empty
-        return forward_windows(self.model.forward, batch.encoded, batch.keep)
+        return batch.forward(self.model.forward)
 
     def postprocess(
         self, items: Sequence[QARequest], batch: Windows, outputs: tuple[np.ndarray, ...]

@@ -8,7 +8,7 @@ text of the batch. Labels come from ``index_to_name.json`` if archived, else fro
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from nlp_runtime.explain.transformer import (
 )
 from nlp_runtime.files import INDEX_TO_NAME
 from nlp_runtime.hf.config import Mode, load_handler_config
+from nlp_runtime.hf.forward_plan import ForwardPlan, plan_forwards, run_plan
 from nlp_runtime.hf.model import (
     check_num_labels,
     config_labels,
@@ -38,6 +39,14 @@ from nlp_runtime.wire.explain import ExplainMethod, ExplainOptions
 from nlp_runtime.wire.text import TextRequest, decode_text_request
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Texts:
+    """A batch as preprocess leaves it: the tokenizer's output and its forward plan."""
+
+    encoding: Any
+    plan: ForwardPlan
 
 
 class SequenceClassification(BatchHandler):
@@ -61,37 +70,47 @@ class SequenceClassification(BatchHandler):
     def decode_request(self, request: dict[str, Any], content_type: str) -> TextRequest:
         return decode_text_request(request, content_type)
 
-    def preprocess(self, items: Sequence[TextRequest]) -> Any:
-        """The texts tokenized together, padded to the longest; with the offsets and special
-        tokens integrated gradients map back to words when a request asks to be explained."""
+    def preprocess(self, items: Sequence[TextRequest]) -> Texts:
+        """The texts tokenized together, padded to the longest, with their forward plan; with
+        the offsets and special tokens integrated gradients map back to words when a request
+        asks to be explained."""
         explained = any(item.explain is not None for item in items)
-        return self._encode([item.text for item in items], explained)
+        return self._texts([item.text for item in items], explained)
 
-    def forward(self, batch: Any) -> torch.Tensor:
-        features = {name: batch[name] for name in self.tokenizer.model_input_names if name in batch}
+    def forward(self, batch: Texts) -> torch.Tensor:
+        encoding = batch.encoding
+        features = {n: encoding[n] for n in self.tokenizer.model_input_names if n in encoding}
         with torch.inference_mode():
-            (logits,) = self.model.forward(features)
-        logger.info("forward over %d texts of %d tokens", *batch["input_ids"].shape)
+            (logits,) = run_plan(self.model.forward, features, batch.plan, per_token=False)
+        logger.info(
+            "%d texts in %d forwards, %d padded tokens", len(logits), len(batch.plan.groups),
+            batch.plan.padded_tokens,
+        )
         return logits
 
     def postprocess(
-        self, items: Sequence[TextRequest], batch: Any, logits: torch.Tensor
+        self, items: Sequence[TextRequest], batch: Texts, logits: torch.Tensor
     ) -> list[dict[str, float]]:
         return label_probabilities(softmax(logits), self.labels)
 
-    def _encode(self, texts: list[str], for_explanations: bool = False) -> Any:
+    def _texts(self, texts: list[str], for_explanations: bool = False) -> Texts:
         extra = dict(
             return_offsets_mapping=True, return_special_tokens_mask=True,
             return_token_type_ids=True,
         ) if for_explanations else {}
-        return self.tokenizer(
+        encoding = self.tokenizer(
             texts, truncation=True, max_length=self.config.max_length, padding="longest",
             return_tensors="pt", **extra,
         )
+        plan = plan_forwards(
+            encoding["attention_mask"].sum(-1).numpy(), self.config.max_tokens_per_forward,
+            self.config.forward_overhead_tokens,
+        )
+        return Texts(encoding, plan)
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """[texts, labels] probabilities: what SHAP evaluates on masked texts."""
-        return self.forward(self._encode(texts)).double().softmax(-1).numpy()
+        return self.forward(self._texts(texts)).double().softmax(-1).numpy()
 
     def _shap(self) -> Any:
         if self.shap is None:
@@ -129,7 +148,7 @@ class SequenceClassification(BatchHandler):
                 ig.append((i, self.labels.index(target), item.explain.n_steps))
         if ig:
             explanations = explain_classification(
-                self.model.eager, self.tokenizer.pad_token_id, batch,
+                self.model.eager, self.tokenizer.pad_token_id, batch.encoding,
                 ClassificationTargets(
                     rows=[i for i, _, _ in ig], texts=[items[i].text for i, _, _ in ig],
                     label_ids=[t for _, t, _ in ig], n_steps=[n for _, _, n in ig],

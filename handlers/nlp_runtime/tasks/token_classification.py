@@ -33,7 +33,6 @@ from nlp_runtime.hf.config import Mode, TransformerHandlerConfig, load_handler_c
 from nlp_runtime.hf.model import (
     check_num_labels,
     config_labels,
-    forward_windows,
     load_model,
     load_tokenizer,
     too_many_windows,
@@ -90,13 +89,13 @@ class TokenClassification(BatchHandler):
             return_tensors="np",
         )
         ready = list(range(len(items)))
-        return Windows.of(encoded, [None] * len(items), ready, self.config.max_windows)
+        return Windows.of(encoded, [None] * len(items), ready, self.config)
 
     def forward(self, batch: Windows) -> np.ndarray:
         """Softmax over labels for the kept windows: one forward, trimmed to their longest."""
         if not batch.keep.any():
             return np.zeros((0, 0, len(self.labels)), dtype=np.float32)
-        (logits,) = forward_windows(self.model.forward, batch.encoded, batch.keep)
+        (logits,) = batch.forward(self.model.forward)
         return softmax(logits)
 
     def postprocess(
