@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 # What a handler that gives no explanations points the caller to: the Makefile's default
 # archive that explains (sentiment, by integrated gradients or SHAP).
 EXPLAINING_ARCHIVE = "BERTSeqClassification"
+MAX_PHRASE = 512  # characters of a reason phrase
 # (prediction or its error, explanation or its error or None) for one request
 Answer = tuple[Any, Any]
 
@@ -160,9 +161,19 @@ def internal_error(error: Exception) -> RequestError:
 
 def _reject(context: Any, idx: int, error: RequestError) -> dict[str, Any]:
     logger.info("request %d rejected (%d): %s", idx, error.status, error.message)
-    context.set_response_status(error.status, error.message, idx)
+    context.set_response_status(error.status, status_phrase(error.message), idx)
     context.set_response_content_type(idx, "application/json")
     return error.to_json()
+
+
+def status_phrase(message: str) -> str:
+    """The HTTP reason phrase for a message (the JSON body keeps it whole): ASCII, because
+    TorchServe 0.12's worker frames the phrase's length in characters and its frontend reads
+    bytes, so one non-ASCII character kills the worker and its whole batch; and short, because
+    clients refuse status lines over 64 KiB."""
+    phrase = message.encode("ascii", "backslashreplace").decode("ascii")
+    phrase = " ".join(phrase.split())  # no CR/LF in a status line
+    return phrase if len(phrase) <= MAX_PHRASE else phrase[: MAX_PHRASE - 3] + "..."
 
 
 def explanation_endpoint(context: Any, idx: int) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from nlp_runtime.base import MAX_PHRASE, status_phrase
 from tests.poisonable_handler import DECODER_BUG, ENCODER_BUG, Poisonable
 from tests.worker_context import WorkerContext
 
@@ -53,3 +54,10 @@ def test_an_encoding_exception_is_that_requests_500():
     assert statuses == {1: 500}
     assert "OverflowError: an encoder bug" in results[1]["message"]
     assert [results[0]["length"], results[2]["length"]] == [5, 4]
+
+
+def test_the_status_phrase_is_ascii_one_line_and_short():
+    phrase = status_phrase("unknown key 'clé'\r\nnext " + "x" * 1000)
+    assert phrase.isascii() and "\r" not in phrase and "\n" not in phrase
+    assert phrase.startswith("unknown key 'cl\\xe9' next x")
+    assert len(phrase) == MAX_PHRASE and phrase.endswith("...")
