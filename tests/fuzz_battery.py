@@ -3,7 +3,7 @@
 tests/integration/test_fuzz_torchserve.py sends each row's request to its target archives
 through the real TorchServe, concurrently with good requests, and checks the status and that
 the good ones are answered as alone. The table is the list of kinds (issue 11's "at least
-40"); ``bug`` marks a row that fails today, with why (a strict xfail).
+40").
 """
 
 import json
@@ -40,7 +40,6 @@ class Row:
     method: str = "POST"
     multipart: tuple[str, str, bytes, str] | None = None  # field, file name, content, type
     in_worker: bool = True  # False: TorchServe's frontend answers it, no worker sees it
-    bug: str | None = None
 
 
 def raw(body: bytes, content_type: str | None = None, **fields: Any) -> Callable[[str], Sent]:

@@ -95,7 +95,7 @@ def send_all(server: RunningServer, jobs: list[tuple[str, Sent, Row | None]]) ->
 
 
 def wait_for_workers(server: RunningServer, kinds: tuple[str, ...] = KINDS) -> None:
-    """Every model's worker READY (a known bug may have killed one; TorchServe restarts it)."""
+    """Every model's worker READY (were one to die, TorchServe would restart it)."""
     deadline = time.monotonic() + WORKER_TIMEOUT
     while True:
         states = {k: [w["status"] for w in server.describe(k)[0]["workers"]] for k in kinds}
@@ -130,17 +130,12 @@ def good_alone(server) -> dict[str, list[tuple[Sent, Outcome]]]:
     return answers
 
 
-def battery_params() -> list:
-    return [pytest.param(row, id=row.name, marks=[pytest.mark.xfail(strict=True, reason=row.bug)]
-                         if row.bug else []) for row in BATTERY]
-
-
 def test_the_battery_has_forty_kinds_or_more():
-    names = [row.name for row in BATTERY if row.bug is None]
+    names = [row.name for row in BATTERY]
     assert len(set(names)) == len(names) >= 40
 
 
-@pytest.mark.parametrize("row", battery_params())
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.name) for row in BATTERY])
 def test_battery(server, good_alone, row: Row):
     wait_for_workers(server)
     jobs = []
