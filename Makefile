@@ -14,9 +14,11 @@ RUNTIME := $(shell find handlers -name '*.py' -not -path '*/__pycache__/*')
 
 DEFAULT_ARCHIVES := $(STORE)/scriptable_tokenizer.mar $(STORE)/embeddingbag_text_classifier.mar \
 	$(STORE)/BERTTokenClassification.mar $(STORE)/BERTSeqClassification.mar \
-	$(STORE)/BERTSeqClassification_Torchscript.mar $(STORE)/BERTQuestionAnswering.mar
+	$(STORE)/BERTSeqClassification_Torchscript.mar $(STORE)/BERTQuestionAnswering.mar \
+	$(STORE)/BERTSeqClassification_onnx_int8.mar $(STORE)/BERTSeqClassification_bf16.mar \
+	$(STORE)/BERTQuestionAnswering_onnx_int8.mar
 
-.PHONY: serve test archives stop bench soak lint java chromium venv
+.PHONY: serve test archives stop bench bench-runtimes soak lint java chromium venv kserve-layout kserve-image
 
 venv: $(INSTALLED)
 
@@ -40,8 +42,14 @@ chromium:
 
 archives: $(DEFAULT_ARCHIVES)
 
+# The three fine-tunings: length-bucketed batches, bf16 autocast where the CPU has native
+# bf16 (fp32 elsewhere); each logs its measured time estimate after a few steps. The first
+# also estimates, up front, all those not trained yet.
 $(BUILD)/sentiment/model.pt: | $(INSTALLED)
-	$(BIN)/python scripts/train_sentiment.py --out $(BUILD)/sentiment
+	$(BIN)/python scripts/estimate_training.py sentiment \
+		$(if $(wildcard $(BUILD)/token_classification/model.safetensors),,ner) \
+		$(if $(wildcard $(BUILD)/question_answering/model.safetensors),,qa)
+	$(BIN)/python scripts/train_sentiment.py --out $(BUILD)/sentiment --step 1/3
 
 $(BUILD)/sentiment/model_jit.pt: $(BUILD)/sentiment/model.pt
 	$(BIN)/python scripts/script_tokenizer_and_model.py $< $@
@@ -53,21 +61,29 @@ $(STORE)/embeddingbag_text_classifier.mar: artifacts/embeddingbag_text_classifie
 	$(BIN)/python scripts/build_embeddingbag_archive.py --export-path $(STORE) --work-dir $(BUILD)/embeddingbag
 
 # TorchServe's console goes to logs/ so that the daemon does not hold this terminal's output.
-# One run writes both: the pretrained archive and the traced TorchScript one.
-$(STORE)/BERTSeqClassification.mar $(STORE)/BERTSeqClassification_Torchscript.mar &: $(BUILD)/sentiment/model.pt $(RUNTIME)
-	$(BIN)/python scripts/archive_sequence_classifier.py $(BUILD)/sentiment --export-path $(STORE) --torchscript
+# One run writes them all from the same trained model: the pretrained archive, the traced
+# TorchScript one and the faster CPU runtimes (--save-mode), each of those scored on the
+# held-out tweets against the pretrained archive first; a runtime that loses more than its
+# save mode may stops the build (docs/cpu_runtimes.md). GATE_ARGS passes more options to
+# those gates, e.g. `make archives GATE_ARGS=--accept-metric-loss`.
+GATE_ARGS ?=
+SEQ_ARCHIVES := $(addprefix $(STORE)/BERTSeqClassification,.mar _Torchscript.mar _onnx_int8.mar _bf16.mar)
+$(SEQ_ARCHIVES) &: $(BUILD)/sentiment/model.pt $(RUNTIME)
+	$(BIN)/python scripts/archive_sequence_classifier.py $(BUILD)/sentiment --export-path $(STORE) \
+		--torchscript --save-mode onnx_int8 --save-mode bf16 $(GATE_ARGS)
 
 $(BUILD)/token_classification/model.safetensors: | $(INSTALLED)
-	$(BIN)/python scripts/train_token_classifier.py --out $(BUILD)/token_classification
+	$(BIN)/python scripts/train_token_classifier.py --out $(BUILD)/token_classification --step 2/3
 
 $(STORE)/BERTTokenClassification.mar: $(BUILD)/token_classification/model.safetensors $(RUNTIME)
 	$(BIN)/python scripts/archive_token_classifier.py $(BUILD)/token_classification --export-path $(STORE)
 
 $(BUILD)/question_answering/model.safetensors: | $(INSTALLED)
-	$(BIN)/python scripts/train_question_answering.py --out $(BUILD)/question_answering
+	$(BIN)/python scripts/train_question_answering.py --out $(BUILD)/question_answering --step 3/3
 
-$(STORE)/BERTQuestionAnswering.mar: $(BUILD)/question_answering/model.safetensors $(RUNTIME)
-	$(BIN)/python scripts/archive_question_answering.py $(BUILD)/question_answering --export-path $(STORE)
+$(STORE)/BERTQuestionAnswering.mar $(STORE)/BERTQuestionAnswering_onnx_int8.mar &: $(BUILD)/question_answering/model.safetensors $(RUNTIME)
+	$(BIN)/python scripts/archive_question_answering.py $(BUILD)/question_answering --export-path $(STORE) \
+		--save-mode onnx_int8 $(GATE_ARGS)
 
 serve: archives java
 	mkdir -p logs
@@ -90,6 +106,23 @@ bench: archives
 		--texts artifacts/scriptable_tokenizer/bench_texts.txt --concurrency 8 --requests 400 \
 		--json-out $(BUILD)/bench_scriptable_tokenizer.json
 
+# Every CPU runtime of the sentiment archive side by side on a TorchServe of its own (free
+# loopback ports), alternating rounds at concurrency 16. Not part of `make test`.
+BENCH_STORE = $(BUILD)/bench_store
+BENCH_ROUNDS ?= 3
+$(BENCH_STORE)/BERTSeqClassification_onnx.mar: $(STORE)/BERTSeqClassification.mar
+	$(BIN)/python scripts/archive_sequence_classifier.py $(BUILD)/sentiment --export-path $(BENCH_STORE) --save-mode onnx $(GATE_ARGS)
+
+bench-runtimes: archives java $(BENCH_STORE)/BERTSeqClassification_onnx.mar
+	$(BIN)/python scripts/bench.py --compare \
+		BERTSeqClassification=$(STORE)/BERTSeqClassification.mar \
+		BERTSeqClassification_Torchscript=$(STORE)/BERTSeqClassification_Torchscript.mar \
+		BERTSeqClassification_onnx=$(BENCH_STORE)/BERTSeqClassification_onnx.mar \
+		BERTSeqClassification_onnx_int8=$(STORE)/BERTSeqClassification_onnx_int8.mar \
+		BERTSeqClassification_bf16=$(STORE)/BERTSeqClassification_bf16.mar \
+		--max-length-baseline --texts artifacts/scriptable_tokenizer/bench_texts.txt \
+		--concurrency 16 --rounds $(BENCH_ROUNDS) --json-out $(BUILD)/bench_seq_runtimes.json
+
 # A bounded soak, not part of `make test`: serves one archive on its own TorchServe (free
 # loopback ports, config.properties otherwise) and prints errors by status, p50/p99 latency
 # and the worker's and frontend's RSS at start and end. E.g. `make soak SOAK_SECONDS=600`.
@@ -101,3 +134,16 @@ SOAK_ARGS ?=
 soak: $(STORE)/$(SOAK_MODEL).mar java
 	$(BIN)/python scripts/soak.py --archive $(STORE)/$(SOAK_MODEL).mar --texts $(SOAK_TEXTS) \
 		--seconds $(SOAK_SECONDS) --concurrency $(SOAK_CONCURRENCY) $(SOAK_ARGS)
+
+# KServe's storage layout (config/config.properties + model-store/) for chosen archives, to
+# upload where an InferenceService's storageUri points (docs/kserve.md).
+KSERVE_ARCHIVES ?= $(STORE)/BERTSeqClassification.mar $(STORE)/BERTQuestionAnswering.mar
+KSERVE_LAYOUT_ARGS ?=
+kserve-layout: $(KSERVE_ARCHIVES) | $(INSTALLED)
+	rm -rf $(BUILD)/kserve
+	$(BIN)/python scripts/kserve_layout.py $(BUILD)/kserve $(KSERVE_ARCHIVES) \
+		--metrics-config artifacts/torchserve_metrics.yaml $(KSERVE_LAYOUT_ARGS)
+
+# The image deploy/'s manifests run (needs Docker; not part of `make test`).
+kserve-image:
+	docker build -f deploy/Dockerfile.kserve -t torchserve-nlp-kserve:0.1.0 .

@@ -15,82 +15,23 @@ text-input archives (sequence and token classification).
 """
 
 import argparse
-import importlib
 import json
 import logging
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
+from torchserve_nlp.bench.padded_forward import (
+    WAYS,
+    load_archive_model,
+    real_tokens,
+    timed_forward,
+)
 from torchserve_nlp.serving.local_archive import LocalArchive
 
 logger = logging.getLogger(__name__)
-WAYS = ("max_length", "longest", "grouped")
-AUTO_CLASSES = {
-    "sequence_classification": "AutoModelForSequenceClassification",
-    "token_classification": "AutoModelForTokenClassification",
-}
-
-
-@dataclass(frozen=True)
-class ArchiveModel:
-    tokenizer: Any
-    forward: Any
-    config: Any  # the archive's TransformerHandlerConfig
-    plan_module: Any  # the archive's nlp_runtime.hf.forward_plan
-
-
-def load_archive_model(archive: LocalArchive) -> ArchiveModel:
-    """Tokenizer, forward and plan built by the archive's own nlp_runtime."""
-    config_module = importlib.import_module("nlp_runtime.hf.config")
-    model_module = importlib.import_module("nlp_runtime.hf.model")
-    model_dir = archive.info.model_dir
-    config = config_module.load_handler_config(model_dir, archive.info.model_config)
-    if config.mode.value not in AUTO_CLASSES:
-        raise SystemExit(f"mode {config.mode.value!r} is not a text-input task; "
-                         f"choose an archive of {sorted(AUTO_CLASSES)}")
-    auto_class = getattr(importlib.import_module("transformers"), AUTO_CLASSES[config.mode.value])
-    tokenizer = model_module.load_tokenizer(model_dir, config, need_offsets=False)
-    serialized = archive.info.manifest["model"]["serializedFile"]
-    loaded = model_module.load_model(model_dir, config, auto_class, ("logits",), serialized)
-    plan_module = importlib.import_module("nlp_runtime.hf.forward_plan")
-    return ArchiveModel(tokenizer, loaded.forward, config, plan_module)
-
-
-def timed_forward(model: ArchiveModel, texts: list[str], way: str, overhead: int):
-    """(seconds, output, padded tokens, forwards) of one batch padded ``way``."""
-    config = model.config
-    start = time.perf_counter()
-    encoded = model.tokenizer(
-        texts, truncation=True, max_length=config.max_length,
-        padding="max_length" if way == "max_length" else "longest", return_tensors="pt",
-    )
-    features = dict(encoded)
-    with torch.inference_mode():
-        if way == "grouped":
-            plan = model.plan_module.plan_forwards(
-                encoded["attention_mask"].sum(-1).numpy(), config.max_tokens_per_forward,
-                overhead,
-            )
-            per_token = config.mode.value == "token_classification"
-            (output,) = model.plan_module.run_plan(model.forward, features, plan, per_token)
-            padded, forwards = plan.padded_tokens, len(plan.groups)
-        else:
-            (output,) = model.forward(features)
-            padded, forwards = encoded["input_ids"].numel(), 1
-    return time.perf_counter() - start, output, padded, forwards
-
-
-def real_tokens(model: ArchiveModel, texts: list[str]) -> int:
-    lengths = model.tokenizer(
-        texts, truncation=True, max_length=model.config.max_length, return_length=True
-    )["length"]
-    return int(sum(lengths))
 
 
 def bench(

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from torchserve_nlp.training.precision import PRECISION_CHOICES
 from torchserve_nlp.training.qa_training import QATrainSettings, quick, train
 
 DESCRIPTION = """\
@@ -45,11 +46,22 @@ def main() -> None:
     parser.add_argument(
         "--seed", type=int, help=f"random seed (default: {QATrainSettings.seed})"
     )
+    parser.add_argument(
+        "--precision", choices=PRECISION_CHOICES,
+        help="training precision (default: auto, i.e. bf16 autocast where the CPU has native "
+        "bf16, else fp32; evaluation is always fp32)",
+    )
+    parser.add_argument(
+        "--step", help='where this run stands in a build, e.g. "3/3", for the progress messages'
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = quick(args.out) if args.quick else QATrainSettings(out=args.out)
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
-    metrics = train(dataclasses.replace(settings, **overrides))
+    overrides = {
+        k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
+                          ("precision", args.precision)) if v is not None
+    }
+    metrics = train(dataclasses.replace(settings, **overrides), step=args.step)
     held_out = metrics["held_out"]
     logging.info("held-out exact match %.4f, F1 %.4f (%d questions) in %.0f s",
                  held_out["exact"], held_out["f1"], held_out["count"], metrics["train_seconds"])

@@ -4,10 +4,12 @@
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
+from torchserve_nlp.training.precision import PRECISION_CHOICES
 from torchserve_nlp.training.sentiment_training import TrainingConfig, quick, train
 
 DESCRIPTION = """\
@@ -38,14 +40,22 @@ def main() -> None:
         "--seed", type=int, default=13,
         help="random seed (default: %(default)s; ignored with --quick)",
     )
+    parser.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default="auto",
+        help="training precision: auto (default) is bf16 autocast where the CPU has native "
+        "bf16, else fp32; evaluation is always fp32",
+    )
+    parser.add_argument(
+        "--step", help='where this run stands in a build, e.g. "1/3", for the progress messages'
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.quick:
-        config = quick(args.out)
+        config = dataclasses.replace(quick(args.out), precision=args.precision)
     else:
         config = TrainingConfig(args.out, epochs=args.epochs, batch_size=args.batch_size,
-                                seed=args.seed)
-    metrics = train(config)
+                                seed=args.seed, precision=args.precision)
+    metrics = train(config, step=args.step)
     print(json.dumps(metrics, indent=2))
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from torchserve_nlp.training.precision import PRECISION_CHOICES
 from torchserve_nlp.training.token_classifier_training import TrainSettings, quick, train
 
 DESCRIPTION = """\
@@ -38,11 +39,22 @@ def main() -> None:
         help=f"passes over the training tweets (default: {TrainSettings.epochs}, or --quick's)",
     )
     parser.add_argument("--seed", type=int, help=f"random seed (default: {TrainSettings.seed})")
+    parser.add_argument(
+        "--precision", choices=PRECISION_CHOICES,
+        help="training precision (default: auto, i.e. bf16 autocast where the CPU has native "
+        "bf16, else fp32; evaluation is always fp32)",
+    )
+    parser.add_argument(
+        "--step", help='where this run stands in a build, e.g. "2/3", for the progress messages'
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = quick(args.out) if args.quick else TrainSettings(out=args.out)
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
-    metrics = train(dataclasses.replace(settings, **overrides))
+    overrides = {
+        k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
+                          ("precision", args.precision)) if v is not None
+    }
+    metrics = train(dataclasses.replace(settings, **overrides), step=args.step)
     logging.info("held-out span F1 %.4f in %.0f s", metrics["held_out_span"]["f1"],
                  metrics["train_seconds"])
 

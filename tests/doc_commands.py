@@ -54,8 +54,14 @@ LEFT_OUT = {
     "with that section's configuration",
     "docker": "builds a container image (pip installs from the network, minutes) and needs "
     "a Docker daemon",
+    "kubernetes": "needs a Kubernetes cluster (with KServe for deploy/kserve/); "
+    "tests/unit/test_kserve_manifests.py validates every manifest it applies",
+    "kserve": "docs/kserve.md's storage layout for a cluster: tests/unit/test_kserve_layout.py "
+    "and tests/integration/test_kserve_probe.py write layouts with the same code and serve "
+    "them as the runtime does",
 }
 LEFT_OUT_SCRIPTS = {"bench": "benchmark", "bench_padding": "benchmark", "soak": "soak",
+                    "kserve_layout": "kserve",
                     "explain_html": "explain_html"}
 # The documents whose commands one test runs in one folder, in this order (a later document
 # may use what an earlier one built).
@@ -234,9 +240,13 @@ def classify(command: Command) -> tuple[Kind, str] | None:
     if program in BUILD_PROGRAMS:
         return Kind.BUILD, program
     if program == "aws" and argv[1:3] == ["s3", "cp"]:
-        return Kind.PUBLISH, "aws s3 cp"
+        # docs/kserve.md uploads a KServe layout, which only a cluster's storage initializer reads
+        return (Kind.LEFT_OUT, "kserve") if command.document == "kserve.md" else (
+            Kind.PUBLISH, "aws s3 cp")
     if program == "docker":
         return Kind.LEFT_OUT, "docker"
+    if program == "kubectl":
+        return Kind.LEFT_OUT, "kubernetes"
     return None
 
 

@@ -161,8 +161,12 @@ def assert_same(got: Any, want: Any, where: str = "") -> None:
 
 
 def assert_error(status: int, payload: Any, where: str = "") -> None:
-    """A refusal: 4xx, JSON ``{"code", "type", "message"}`` agreeing with the status."""
+    """A refusal: 4xx, JSON ``{"code", "type", "message"}`` agreeing with the status, or, for a
+    KServe v1/v2 body (nlp_runtime.wire.kserve), the protocol's ``{"error": message}``."""
     assert 400 <= status < 500, (where, status, payload)
+    if isinstance(payload, dict) and set(payload) == {"error"}:
+        assert isinstance(payload["error"], str) and payload["error"], (where, payload)
+        return
     assert isinstance(payload, dict) and set(payload) == {"code", "type", "message"}, (
         where, payload)
     assert payload["code"] == status, (where, payload)

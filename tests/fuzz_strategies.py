@@ -243,6 +243,30 @@ def _bad_values(kind: str) -> st.SearchStrategy[dict]:
     return st.sampled_from(options).flatmap(lambda strategy: strategy)
 
 
+def kserve_bodies(kind: str) -> st.SearchStrategy[dict]:
+    """KServe v1 ``instances`` and v2 ``inputs`` envelopes around good and hostile values:
+    lists of any length and content, tensors of every datatype, shape and name, ids and
+    request-level parameters of any type."""
+    instances = st.lists(st.one_of(good_bodies(kind), v.good_texts(), v.json_values()),
+                         max_size=70)
+    tensor = st.fixed_dictionaries(
+        {"name": st.sampled_from(["text", "question", "context", "x"]),
+         "datatype": st.sampled_from(["BYTES", "FP32", "bytes"]),
+         "data": st.lists(st.one_of(v.good_texts(), v.json_values()), max_size=6)},
+        optional={"shape": st.one_of(st.lists(st.integers(-1, 8), max_size=3), v.json_values()),
+                  "parameters": st.one_of(st.just({"content_type": "application/json"}),
+                                          v.json_values())},
+    )
+    v2 = st.fixed_dictionaries(
+        {"inputs": st.lists(tensor, max_size=3)},
+        optional={"id": st.one_of(st.text(max_size=8), v.json_values()),
+                  "parameters": st.one_of(_parameters(kind), v.json_values())},
+    )
+    v1 = st.one_of(st.builds(lambda i: {"instances": i}, instances),
+                   st.builds(lambda x: {"instances": x}, v.json_values()))
+    return st.one_of(v1, v2)
+
+
 @functools.cache
 def hostile_requests(kind: str) -> st.SearchStrategy[Sent]:
     """Every kind of malformed request (and some that only look malformed) for ``kind``."""
@@ -282,6 +306,7 @@ def hostile_requests(kind: str) -> st.SearchStrategy[Sent]:
         st.builds(lambda b: Sent("form with an empty data field", b, None, REFUSED, 400,
                                  form_field="data"), st.just(b"")),
         as_raw("raw bytes", v.raw_bytes(), any_type, ANY, None),
+        as_json("KServe v1 or v2 body", kserve_bodies(kind), ANY, None, (*JSON_TYPES, None)),
     ]
     if kind in NO_EXPLANATIONS:
         options.insert(2, st.builds(

@@ -17,6 +17,10 @@ Subclasses implement ``load``, ``decode_request``, ``preprocess``, ``forward`` a
 ``postprocess``; those that explain also ``mark_for_explanation`` and ``explain_batch`` (not
 ``explain``: TorchServe's BaseHandler uses that name for a flag). An explained request answers
 ``{"prediction": <its usual response>, "explanation": ...}``.
+
+Each batch reports its size, its requests answered with an error (by status) and, through
+``forward_figures``, what its prediction forwards did, to TorchServe's metrics API
+(nlp_runtime.batch_metrics); a metric that cannot be recorded never fails a request.
 """
 
 import logging
@@ -24,10 +28,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ts.metrics.dimension import Dimension
+from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
+from nlp_runtime.batch_metrics import UNIT, ForwardFigures, MetricsRecorder, Sample
 from nlp_runtime.errors import RequestError
 from nlp_runtime.limits import InputLimits
+from nlp_runtime.wire.kserve import (
+    JSON_CONTENT_TYPE,
+    Envelope,
+    instance_error,
+    open_envelope,
+    protocol_body,
+    seal,
+)
 
 logger = logging.getLogger(__name__)
 # What a handler that gives no explanations points the caller to: the Makefile's default
@@ -41,40 +56,89 @@ Answer = tuple[Any, Any]
 class BatchHandler(BaseHandler):
     """Decode → preprocess → forward → postprocess → explain → encode, per-request errors."""
 
+    # Until ``initialize`` connects it to the worker's metrics: records nothing.
+    batch_metrics = MetricsRecorder("", None)
+
     def initialize(self, context: Any) -> None:
         self.model_dir = Path(context.system_properties["model_dir"])
         self.limits = InputLimits.from_model_config(getattr(context, "model_yaml_config", None))
+        self.batch_metrics = metrics_recorder(context)
         self.load(self.model_dir, context)
         self.initialized = True
         logger.info("%s loaded from %s", type(self).__name__, self.model_dir)
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
-        results: list[Any] = [None] * len(data)
-        accepted: list[tuple[int, Any]] = []
+        # Per request: its encoded response, or the RequestError it is answered with.
+        outcomes: list[Any] = [None] * len(data)
+        envelopes: dict[int, Envelope | None] = {}
+        accepted: list[tuple[int, Any]] = []  # (request index, item): a request may have several
         for idx, request in enumerate(data):
             try:
-                accepted.append((idx, self._decode(request, context, idx)))
+                envelope, items = self._decode(request, context, idx)
             except RequestError as error:
-                results[idx] = _reject(context, idx, error)
+                outcomes[idx] = error
+                continue
             except Exception as error:  # whatever the decoding failure, it is this request's
-                results[idx] = _reject(context, idx, undecodable(error))
-        logger.info("batch of %d requests, %d rejected", len(data), len(data) - len(accepted))
+                outcomes[idx] = undecodable(error)
+                continue
+            envelopes[idx] = envelope
+            accepted += [(idx, item) for item in items]
+        logger.info("batch of %d requests, %d rejected", len(data), len(data) - len(envelopes))
         if accepted:
             answers = self._answer_isolated(accepted)
+            encoded: dict[int, list[Any]] = {idx: [] for idx in envelopes}
             for (idx, item), answer in zip(accepted, answers, strict=True):
-                results[idx] = self._encode_one(context, idx, item, answer)
-        return results
+                encoded[idx].append(self._encode_one(idx, item, answer))
+            for idx, envelope in envelopes.items():
+                outcomes[idx] = self._seal(envelope, encoded[idx], context, idx)
+        self.batch_metrics.batch(len(data))
+        self.batch_metrics.refused(
+            [outcome.status for outcome in outcomes if isinstance(outcome, RequestError)]
+        )
+        return [_respond(context, idx, outcome) for idx, outcome in enumerate(outcomes)]
 
-    def _decode(self, request: dict[str, Any], context: Any, idx: int) -> Any:
+    def _decode(
+        self, request: dict[str, Any], context: Any, idx: int
+    ) -> tuple[Envelope | None, list[Any]]:
+        """The request's KServe envelope (None for this project's own shapes) and its items."""
         for value in request.values():
             self.limits.check(value)
-        item = self.decode_request(request, request_content_type(context, idx))
-        return self.mark_for_explanation(item) if explanation_endpoint(context, idx) else item
+        content_type = request_content_type(context, idx)
+        explained = explanation_endpoint(context, idx)
+        envelope = open_envelope(protocol_body(request), self.limits.max_instances)
+        if envelope is None:
+            return None, [self._decode_item(request, content_type, explained)]
+        items = []
+        for index, body in enumerate(envelope.bodies):
+            try:
+                items.append(self._decode_item({"body": body}, JSON_CONTENT_TYPE, explained))
+            except RequestError as error:
+                raise instance_error(envelope, index, error) from None
+            except Exception as error:
+                raise instance_error(envelope, index, undecodable(error)) from None
+        return envelope, items
+
+    def _decode_item(self, request: dict[str, Any], content_type: str, explained: bool) -> Any:
+        item = self.decode_request(request, content_type)
+        return self.mark_for_explanation(item) if explained else item
+
+    def _seal(self, envelope: Envelope | None, encoded: list[Any], context: Any, idx: int) -> Any:
+        """The request's response: its one item's, or the protocol's over all its items."""
+        if envelope is None:
+            [outcome] = encoded
+            return outcome
+        for index, outcome in enumerate(encoded):
+            if isinstance(outcome, RequestError):
+                return instance_error(envelope, index, outcome)
+        name, version = model_identity(context)
+        return seal(envelope, encoded, explanation_endpoint(context, idx), name, version)
 
     def answer(self, items: Sequence[Any]) -> list[Answer]:
         """The batched steps for decoded items: one (prediction, explanation) per item."""
         batch = self.preprocess(items)
-        predictions = self.postprocess(items, batch, self.forward(batch))
+        outputs = self.forward(batch)
+        self.batch_metrics.forwards(lambda: self.forward_figures(batch))
+        predictions = self.postprocess(items, batch, outputs)
         explanations = self.explain_batch(items, batch, predictions)
         return list(zip(predictions, explanations, strict=True))
 
@@ -92,21 +156,21 @@ class BatchHandler(BaseHandler):
             )
             return [self._answer_isolated([one])[0] for one in accepted]
 
-    def _encode_one(self, context: Any, idx: int, item: Any, answer: Answer) -> Any:
+    def _encode_one(self, idx: int, item: Any, answer: Answer) -> Any:
+        """The request's response, or the RequestError it is answered with."""
         prediction, explanation = answer
         for outcome in answer:
             if isinstance(outcome, RequestError):
-                return _reject(context, idx, outcome)
+                return outcome
         try:
             encoded = self.encode_response(item, prediction)
         except RequestError as error:
-            return _reject(context, idx, error)
+            return error
         except Exception as error:  # a fault of the encoder on this request alone
             logger.exception("request %d could not be encoded", idx)
-            return _reject(context, idx, internal_error(error))
+            return internal_error(error)
         if explanation is not None:
             encoded = {"prediction": encoded, "explanation": explanation}
-        context.set_response_content_type(idx, "application/json")
         return encoded
 
     def load(self, model_dir: Path, context: Any) -> None:
@@ -123,6 +187,11 @@ class BatchHandler(BaseHandler):
     def forward(self, batch: Any) -> Any:
         """One forward of the model over the preprocessed batch."""
         raise NotImplementedError
+
+    def forward_figures(self, batch: Any) -> ForwardFigures | None:
+        """What ``forward`` did with ``batch`` (forwards, real and padded tokens, windows per
+        request), for the batch metrics; None for handlers that cannot tell."""
+        return None
 
     def postprocess(self, items: Sequence[Any], batch: Any, outputs: Any) -> list[Any]:
         """One prediction per item, or a RequestError for that item alone."""
@@ -159,6 +228,13 @@ def internal_error(error: Exception) -> RequestError:
     )
 
 
+def _respond(context: Any, idx: int, outcome: Any) -> Any:
+    if isinstance(outcome, RequestError):
+        return _reject(context, idx, outcome)
+    context.set_response_content_type(idx, "application/json")
+    return outcome
+
+
 def _reject(context: Any, idx: int, error: RequestError) -> dict[str, Any]:
     logger.info("request %d rejected (%d): %s", idx, error.status, error.message)
     context.set_response_status(error.status, status_phrase(error.message), idx)
@@ -176,6 +252,14 @@ def status_phrase(message: str) -> str:
     return phrase if len(phrase) <= MAX_PHRASE else phrase[: MAX_PHRASE - 3] + "..."
 
 
+def model_identity(context: Any) -> tuple[str, str]:
+    """The model's name and version (its archive's manifest), for protocol responses."""
+    manifest = getattr(context, "manifest", None) or {}
+    model = manifest.get("model") if isinstance(manifest, dict) else None
+    version = (model or {}).get("modelVersion") or "1.0"
+    return str(getattr(context, "model_name", None) or ""), str(version)
+
+
 def explanation_endpoint(context: Any, idx: int) -> bool:
     """TorchServe marks each request sent to /explanations/<model> with this header."""
     return context.get_request_header(idx, "explain") == "True"
@@ -188,3 +272,23 @@ def request_content_type(context: Any, idx: int) -> str:
         if key.lower() == "content-type" and isinstance(value, str):
             return value.split(";")[0].strip().lower()
     return ""
+
+
+def metrics_recorder(context: Any) -> MetricsRecorder:
+    """Batch metrics through the worker's TorchServe metrics cache (``context.metrics``); a
+    context without one (some in-process uses) records nothing."""
+    cache = getattr(context, "metrics", None)
+    model = str(getattr(context, "model_name", None) or "")
+    if cache is None:
+        return MetricsRecorder(model, None)
+
+    def emit(sample: Sample) -> None:
+        # Dimensions passed whole, in the order the metrics config declares them: TorchServe
+        # adds ModelName and Level only when they are missing, at the end.
+        cache.add_metric(
+            sample.spec.name, sample.value, UNIT,
+            dimensions=[Dimension(name, value) for name, value in sample.dimensions],
+            metric_type=MetricTypes(sample.spec.kind.value),
+        )
+
+    return MetricsRecorder(model, emit)

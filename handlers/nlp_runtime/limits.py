@@ -7,6 +7,7 @@ Defaults are stated here, once; an archive may change them in its model-config.y
       limits:
         max_json_depth: 32       # nesting of JSON objects and arrays
         max_text_chars: 100000   # characters in one text (a raw body or one JSON string)
+        max_instances: 64        # texts in one KServe v1/v2 request (wire.kserve)
 
 The request's size in bytes is capped before it reaches a worker, by TorchServe's
 ``max_request_size`` (config.properties). A request over a limit gets a 413 that names the
@@ -34,6 +35,7 @@ WHERE = "the archive's model-config.yaml, handler: limits:"
 class InputLimits:
     max_json_depth: int = 32
     max_text_chars: int = 100_000
+    max_instances: int = 64
 
     @classmethod
     def from_model_config(cls, model_yaml_config: Mapping[str, Any] | None) -> "InputLimits":

@@ -285,7 +285,8 @@ CASES = [
     Case(
         "hf.model:eager-required", "traced_classifier",
         {"body": {"data": "hi", "explain": True}}, 400,
-        "is a TorchScript archive (save_mode torchscript), which cannot be differentiated"),
+        "runs a compiled model (TorchScript or ONNX Runtime: save_mode torchscript, onnx, "
+        "onnx_int8), which cannot be differentiated"),
     Case(
         "hf.model:too-many-windows", "ner", {"body": "Ann met Bob. " * 20}, 413,
         f"text needs 4 windows of 'max_length' {MAX_LENGTH} tokens; at most {NER_MAX_WINDOWS} "

@@ -6,6 +6,7 @@ from dataclasses import FrozenInstanceError, fields
 import pytest
 
 from nlp_runtime.hf.config import (
+    _PARSERS,
     AggregationStrategy,
     Mode,
     SaveMode,
@@ -41,10 +42,11 @@ def test_every_field_is_a_key():
         **SEED, "doc_stride": 16, "aggregation_strategy": "MAX", "ignore_labels": ["O", "MISC"],
         "max_windows": 4, "do_lower_case": "false", "save_mode": "torchscript",
         "top_k": 3, "max_answer_len": "30", "handle_impossible_answer": "true",
-        "max_tokens_per_forward": 4096, "forward_overhead_tokens": "0",
+        "intra_op_threads": 2, "max_tokens_per_forward": 4096, "forward_overhead_tokens": "0",
     }
     config = parse_handler_config(full)
-    assert {f.name for f in fields(config)} == set(full)
+    # workers is model-config.yaml's minWorkers, not a setup_config key
+    assert {f.name for f in fields(config)} - {"workers"} == set(_PARSERS) >= set(full)
     assert (config.top_k, config.max_answer_len, config.handle_impossible_answer) == (3, 30, True)
     assert config.aggregation_strategy is AggregationStrategy.MAX
     assert config.save_mode is SaveMode.TORCHSCRIPT
@@ -57,7 +59,8 @@ def test_every_field_is_a_key():
     [
         ({"captum_explanation": True}, "captum_explanation"),
         ({"mode": "summarization"}, "mode"),
-        ({"save_mode": "onnx"}, "save_mode"),
+        ({"save_mode": "tensorrt"}, "save_mode"),
+        ({"intra_op_threads": 0}, "intra_op_threads"),
         ({"aggregation_strategy": "longest"}, "aggregation_strategy"),
         ({"max_length": "long"}, "max_length"),
         ({"max_length": 4}, "max_length"),
@@ -107,3 +110,24 @@ def test_configuration_for_another_task_is_refused(tmp_path):
         load_handler_config(tmp_path, None, Mode.QUESTION_ANSWERING)
     config = load_handler_config(tmp_path, None, Mode.TOKEN_CLASSIFICATION)
     assert config.mode is Mode.TOKEN_CLASSIFICATION
+
+
+@pytest.mark.parametrize(
+    ("value", "mode", "eager"),
+    [("pretrained", SaveMode.PRETRAINED, True), ("bf16", SaveMode.BF16, True),
+     ("torchscript", SaveMode.TORCHSCRIPT, False), ("ONNX", SaveMode.ONNX, False),
+     ("onnx_int8", SaveMode.ONNX_INT8, False)],
+)
+def test_every_save_mode_parses_and_says_whether_it_is_eager(value, mode, eager):
+    config = parse_handler_config({**SEED, "save_mode": value})
+    assert config.save_mode is mode and mode.eager is eager
+    assert mode.onnx is (mode in (SaveMode.ONNX, SaveMode.ONNX_INT8))
+
+
+def test_workers_come_from_model_config_yaml(tmp_path):
+    (tmp_path / "setup_config.json").write_text(json.dumps(SEED))
+    assert load_handler_config(tmp_path, None).workers == 1
+    assert load_handler_config(tmp_path, {"minWorkers": 3}).workers == 3
+    yaml_config = {"minWorkers": 2, "handler": {"intra_op_threads": 5}}
+    config = load_handler_config(tmp_path, yaml_config)
+    assert (config.workers, config.intra_op_threads) == (2, 5)

@@ -1,4 +1,5 @@
-"""How each task's Transformer archive is built, in ``pretrained`` and ``torchscript`` form.
+"""How each task's Transformer archive is built, in ``pretrained`` and ``torchscript`` form
+(the gated ``onnx``, ``onnx_int8`` and ``bf16`` forms are archive.derived_archives').
 
 One ``TransformerTask`` per task names its handler entry file, its model class and output
 tensors; ``archive`` and ``archive_torchscript`` package a ``save_pretrained`` directory with
@@ -157,9 +158,13 @@ def archive_main(
         "--torchscript", action="store_true",
         help=f"also write the traced archive {task.torchscript_name}.mar",
     )
+    from torchserve_nlp.archive import derived_archives as derived  # it imports this module
+
+    derived.add_arguments(parser, task)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     pretrained = args.build_dir / subdir
     logger.info("wrote %s", archive(task, pretrained, args.export_path))
     if args.torchscript:
         logger.info("wrote %s", archive_torchscript(task, pretrained, args.export_path))
+    derived.build_from_arguments(task, pretrained, args)

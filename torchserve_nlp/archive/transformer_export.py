@@ -1,6 +1,7 @@
 """Write a Transformer, as a setup_config.json describes it, into a directory the Transformer
-handlers serve: ``save_pretrained`` output (safetensors) or a traced ``traced_model.pt``,
-with config.json, the tokenizer files and setup_config.json beside it.
+handlers serve: ``save_pretrained`` output (safetensors; also for save_mode bf16), a traced
+``traced_model.pt`` or an ONNX graph (``model.onnx`` fused fp32, ``model_int8.onnx``), with
+config.json, the tokenizer files and setup_config.json beside it.
 
 The offline successor of TorchServe's HuggingFace example ``Download_Transformer_models.py``;
 ``scripts/download_transformer_models.py`` is its command line. A base encoder gets a freshly
@@ -24,6 +25,7 @@ from transformers import (
 from nlp_runtime.hf.config import parse_handler_config
 from torchserve_nlp.archive.archiver import HANDLERS
 from torchserve_nlp.archive.model_source import CONFIG_FILE, weights_file
+from torchserve_nlp.archive.onnx_export import export_graph
 from torchserve_nlp.archive.tracing import trace_pretrained
 from torchserve_nlp.archive.transformer_archives import TASKS, TransformerTask
 from torchserve_nlp.file_names import SETUP_CONFIG, TRACED_FILE
@@ -32,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 PRETRAINED = "pretrained"
 TORCHSCRIPT = "torchscript"
+ONNX_MODES = ("onnx", "onnx_int8")
 DEFAULT_EXPORT_PATH = Path("model_store")  # in the current directory
 
 
@@ -157,6 +160,20 @@ def trace_to(staging: Path, tokenizer: Any, options: DownloadOptions) -> str:
     return TRACED_FILE
 
 
+def onnx_to(staging: Path, tokenizer: Any, options: DownloadOptions) -> str:
+    """Export the save_pretrained output in ``staging`` to its ONNX graph there (fused fp32,
+    checked against eager; or int8). Not gated: the archive scripts score derived archives
+    on the held-out set of the model they were trained with."""
+    logger.info("exporting %s to ONNX (%s)", options.mode, options.save_mode)
+    with tempfile.TemporaryDirectory(prefix="onnx-") as tmp:
+        graph = export_graph(
+            options.save_mode, staging, options.task.auto_class, options.task.outputs,
+            tokenizer, Path(tmp), per_token=options.mode != "sequence_classification",
+        )
+        os.replace(graph, staging / graph.name)
+    return graph.name
+
+
 def export_model(
     options: DownloadOptions, source: Path, out: Path, setup_config: Path, seed: int = 0
 ) -> Export:
@@ -174,7 +191,10 @@ def export_model(
         if options.save_mode == TORCHSCRIPT:
             serialized = trace_to(staging, tokenizer, options)
             others = [CONFIG_FILE, *tokenizer_files]
-        else:
+        elif options.save_mode in ONNX_MODES:
+            serialized = onnx_to(staging, tokenizer, options)
+            others = [CONFIG_FILE, *tokenizer_files]
+        else:  # pretrained, and bf16 (the same safetensors, run under bf16 autocast)
             weights = weights_file(staging)
             if weights is None:
                 raise RuntimeError(f"save_pretrained wrote no safetensors weights in {staging}")
@@ -210,7 +230,9 @@ def archiver_command(
 ) -> list[str]:
     """The torch-model-archiver command line that archives ``export`` for its handler."""
     task = options.task
-    suffix = "_Torchscript" if options.save_mode == TORCHSCRIPT else ""
+    suffix = {TORCHSCRIPT: "_Torchscript", PRETRAINED: ""}.get(
+        options.save_mode, f"_{options.save_mode}"
+    )
     extras = [HANDLERS, *export.model_files, export.setup_config]
     return [
         "torch-model-archiver",

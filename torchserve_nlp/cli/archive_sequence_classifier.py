@@ -10,11 +10,16 @@ Both archive ``<build_dir>/pretrained`` (save_pretrained output of train_sentime
 ``--torchscript`` also writes ``BERTSeqClassification_Torchscript.mar``: the model traced to
 ``(input_ids, attention_mask, token_type_ids)`` → logits (traced_model.pt) with the tokenizer
 files and config.json.
+
+``--save-mode onnx|onnx_int8|bf16`` (repeatable) also writes ``<name>_<mode>.mar`` in that CPU
+runtime, after scoring it and the pretrained archive on the model's held-out set: the build
+stops if it loses more than its save mode may, unless ``--accept-metric-loss``
+(docs/cpu_runtimes.md).
 """
 
 from pathlib import Path
 
-from torchserve_nlp.archive import transformer_archives
+from torchserve_nlp.archive import derived_archives, transformer_archives
 
 TASK = transformer_archives.TASKS["sequence_classification"]
 NAME, TORCHSCRIPT_NAME = TASK.archive_name, TASK.torchscript_name
@@ -28,6 +33,11 @@ def archive(build_dir: Path, export_path: Path, **options) -> Path:
 def archive_torchscript(build_dir: Path, export_path: Path, **options) -> Path:
     pretrained = Path(build_dir) / PRETRAINED
     return transformer_archives.archive_torchscript(TASK, pretrained, export_path, **options)
+
+
+def archive_derived(build_dir: Path, export_path: Path, save_mode: str, **options) -> Path:
+    pretrained = Path(build_dir) / PRETRAINED
+    return derived_archives.archive_derived(TASK, pretrained, export_path, save_mode, **options)
 
 
 DESCRIPTION = (

@@ -16,27 +16,35 @@ With --json-lines every line is a JSON body (e.g. a question and its context), s
 application/json. Warm-up requests are excluded from every figure. Both phases stop after
 --max-seconds.
 Exit status 1 when any measured request failed (the report still prints).
+
+With --compare NAME=ARCHIVE ... it benchmarks several archives side by side on one server
+instead (``torchserve_nlp.bench.compare_command``; ``bench.py --compare --help``).
 """
 
 import argparse
 import json
 import logging
-import math
-import os
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from torchserve_nlp.bench import compare_command
+from torchserve_nlp.bench.bench_stats import ratio, summarize_latencies
+from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE
+from torchserve_nlp.bench.phases import (
+    JSON_CONTENT_TYPE,
+    batches,
+    cycled,
+    read_texts,
+    run_http,
+    run_in_process,
+)
 
-from torchserve_nlp.bench.bench_stats import error_counts, ratio, summarize_latencies, throughput
-from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE, post_texts
-from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
-
-JSON_CONTENT_TYPE = "application/json"
+__all__ = [
+    "JSON_CONTENT_TYPE", "BenchConfig", "batches", "bench_in_process", "bench_server", "cycled",
+    "main", "parse_args", "read_texts", "report",
+]
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ through the same .mar in-process (no server), and print latency and throughput
 of both and their ratio (what serving costs over the handler). Exit status 1 if
 any measured request failed."""
 EPILOG = """\
+several archives side by side, on a TorchServe of their own: bench.py --compare --help
+
 example:
   python scripts/bench.py --model scriptable_tokenizer \\
       --archive model_store/scriptable_tokenizer.mar \\
@@ -128,85 +138,43 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     )
 
 
-def read_texts(path: Path) -> list[str]:
-    texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not texts:
-        raise SystemExit(f"{path} holds no non-empty line; put one text per line")
-    return texts
-
-
-def cycled(texts: list[str], count: int, start: int = 0) -> list[str]:
-    return [texts[(start + i) % len(texts)] for i in range(count)]
-
-
 def bench_server(config: BenchConfig, warmup: list[str], measured: list[str]) -> dict[str, Any]:
-    def run(texts: list[str], description: str):
-        return post_texts(
-            config.predictions_url, texts, config.concurrency, config.max_seconds,
-            config.timeout_s, description, config.content_type,
-        )
-
-    if warmup:
-        run(warmup, "HTTP warm-up")
-    result = run(measured, "HTTP")
-    outcomes = [item.outcome for item in result.outcomes]
+    run = run_http(
+        config.predictions_url, warmup, measured, config.concurrency, config.max_seconds,
+        config.timeout_s, config.content_type,
+    )
     return {
         "url": config.predictions_url,
         "concurrency": config.concurrency,
-        "requests": len(outcomes),
-        "ok": outcomes.count(200),
-        "errors": error_counts(outcomes),
-        "stopped_by_time_limit": result.stopped_by_deadline,
-        "elapsed_s": result.elapsed_s,
-        "requests_per_s": throughput(len(outcomes), result.elapsed_s),
-        "latency_ms": summarize_latencies([item.latency_s for item in result.outcomes]).as_dict(),
+        "requests": run.count,
+        "ok": run.ok,
+        "errors": run.errors,
+        "stopped_by_time_limit": run.stopped_by_time_limit,
+        "elapsed_s": run.elapsed_s,
+        "requests_per_s": run.per_second,
+        "latency_ms": summarize_latencies(run.latencies_s).as_dict(),
     }
 
 
 def bench_in_process(
     config: BenchConfig, warmup: list[str], measured: list[str]
 ) -> dict[str, Any]:
-    # In one process with torch, the HF tokenizers' own thread pool fights torch's OpenMP
-    # threads (QA in-process: 21.8 texts/s with it, 29.1 without). TorchServe's worker showed
-    # no such effect (27.5 vs 28.6 req/s), so the baseline runs without that pool.
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-") as work_dir,
-        LocalArchive.open(config.archive, work_dir, config.batch_size) as archive,
-    ):
-        size = archive.batch_size
-        for batch in batches(warmup or measured[:size], size, config.content_type):
-            archive.handle(batch)
-        deadline = time.monotonic() + config.max_seconds
-        latencies, statuses = [], []
-        start = time.perf_counter()
-        measured_batches = batches(measured, size, config.content_type)
-        for batch in tqdm(measured_batches, desc="in-process", unit="batch",
-                          total=math.ceil(len(measured) / size), disable=None, leave=False):
-            if time.monotonic() >= deadline:
-                break
-            batch_start = time.perf_counter()
-            responses = archive.handle(batch)
-            latencies.append(time.perf_counter() - batch_start)
-            statuses += [response.status for response in responses]
-        elapsed = time.perf_counter() - start
+    run = run_in_process(
+        config.archive, warmup, measured, config.batch_size, config.max_seconds,
+        config.content_type,
+    )
     return {
         "archive": str(config.archive),
-        "batch_size": size,
-        "texts": len(statuses),
-        "batches": len(latencies),
-        "ok": statuses.count(200),
-        "errors": error_counts(statuses),
-        "stopped_by_time_limit": len(statuses) < len(measured),
-        "elapsed_s": elapsed,
-        "texts_per_s": throughput(len(statuses), elapsed),
-        "batch_latency_ms": summarize_latencies(latencies).as_dict(),
+        "batch_size": run.batch_size,
+        "texts": run.count,
+        "batches": len(run.latencies_s),
+        "ok": run.ok,
+        "errors": run.errors,
+        "stopped_by_time_limit": run.stopped_by_time_limit,
+        "elapsed_s": run.elapsed_s,
+        "texts_per_s": run.per_second,
+        "batch_latency_ms": summarize_latencies(run.latencies_s).as_dict(),
     }
-
-
-def batches(texts: list[str], size: int, content_type: str = TEXT_CONTENT_TYPE):
-    for start in range(0, len(texts), size):
-        yield [LocalRequest(text, content_type) for text in texts[start : start + size]]
 
 
 def report(figures: dict[str, Any]) -> str:
@@ -249,7 +217,11 @@ def _errors_line(phase: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if compare_command.COMPARE_FLAG in arguments:
+        compare_command.main(arguments)
+        return
+    config = parse_args(arguments)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     texts = read_texts(config.texts)
     warmup = cycled(texts, config.warmup)

@@ -9,9 +9,11 @@ Installed from the wheel, the command is ``torchserve-nlp-download-transformer-m
 The offline successor of TorchServe's HuggingFace example ``Download_Transformer_models.py``:
 nothing is downloaded. ``model_name`` is a local save_pretrained directory, the packaged
 all-MiniLM-L6-v2 ("sentence-transformers/all-MiniLM-L6-v2" or "all-MiniLM-L6-v2") or a model
-already in the local Hugging Face cache. ``save_mode`` pretrained writes safetensors,
-torchscript writes traced_model.pt; both with config.json, the tokenizer files and
-setup_config.json. The torch-model-archiver command to run next is logged.
+already in the local Hugging Face cache. ``save_mode`` pretrained (and bf16, the same
+weights run under bf16 autocast) writes safetensors, torchscript writes traced_model.pt, onnx
+the fused fp32 graph model.onnx and onnx_int8 the int8 graph model_int8.onnx; all with
+config.json, the tokenizer files and setup_config.json. The torch-model-archiver command to
+run next is logged. (The archive scripts' --save-mode also gates these on the held-out set.)
 """
 
 import argparse
@@ -34,8 +36,9 @@ logger = logging.getLogger("download_transformer_models")
 
 DESCRIPTION = """\
 Write the Transformer a setup_config.json describes (its model_name, mode and
-save_mode) into --out, ready for torch-model-archiver: the weights (safetensors,
-or traced_model.pt for save_mode torchscript), config.json, tokenizer files and
+save_mode) into --out, ready for torch-model-archiver: the weights (safetensors
+for pretrained and bf16, traced_model.pt for torchscript, model.onnx for onnx,
+model_int8.onnx for onnx_int8), config.json, tokenizer files and
 setup_config.json. Nothing is downloaded: model_name must be a local
 save_pretrained directory, the packaged all-MiniLM-L6-v2 or a model already in
 the Hugging Face cache. The archiver command to run next is logged."""

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from torchserve_nlp.file_names import MODEL_CONFIG_YAML, SETUP_CONFIG
+from torchserve_nlp.resources import artifacts_dir
 from torchserve_nlp.sagemaker.model import (
     classifier_labels,
     resolve_local_model,
@@ -37,6 +38,7 @@ from torchserve_nlp.sagemaker.settings import (
 from torchserve_nlp.serving.torchserve import LOOPBACK, address, write_config
 
 logger = logging.getLogger(__name__)
+METRICS_CONFIG = "torchserve_metrics.yaml"  # in artifacts/
 
 MODEL_NAME = "model"  # the name TorchServe serves the model under, and the archive's
 MODE = "sequence_classification"
@@ -136,6 +138,8 @@ def ts_config(settings: ServeSettings, workers: int, store: Path) -> dict[str, s
         "model_store": str(store),
         "default_workers_per_model": str(workers),
         "metrics_mode": "prometheus",
+        # The handlers' batch metrics are exported only where the metrics config declares them.
+        "metrics_config": str(artifacts_dir() / METRICS_CONFIG),
         "disable_token_authorization": TRUE,
         "enable_model_api": FALSE,
         "install_py_dep_per_model": FALSE,

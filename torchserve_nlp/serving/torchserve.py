@@ -32,6 +32,10 @@ PID_FILE = ".model_server.pid"  # what the launcher writes into tempfile.gettemp
 READY = "READY"  # a worker's status in the management API's model description
 NOT_ANSWERING = "(server not answering yet)"
 REQUEST_SECONDS = 10.0
+# Path settings TorchServe resolves against its working directory; a base config's relative
+# one is meant from the base's folder (``make serve`` starts TorchServe beside
+# config.properties).
+PATHS_FROM_BASE = ("metrics_config",)
 
 
 class ServerExited(RuntimeError):
@@ -72,17 +76,26 @@ def write_config(
     header: str | None = None,
 ) -> Path:
     """config.properties: ``base``'s lines (its comments kept) without the keys ``settings``
-    sets, then ``settings``; ``header`` (a ``#`` comment) first."""
+    sets, then ``settings``; ``header`` (a ``#`` comment) first. A relative path of
+    ``PATHS_FROM_BASE`` in ``base`` is made absolute from ``base``'s folder, so that the
+    written file serves from any working directory."""
     lines = [header] if header else []
     if base is not None:
         for line in base.read_text(encoding="utf-8").splitlines():
-            key = line.split("=", 1)[0].strip()
+            key, _, value = (part.strip() for part in line.partition("="))
             if line.startswith("#") or key not in settings:
-                lines.append(line)
+                lines.append(_from_base(key, value, base) or line)
     lines += [f"{key}={value}" for key, value in settings.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _from_base(key: str, value: str, base: Path) -> str | None:
+    """``key=<absolute path>`` for a relative path setting of ``base``; else None."""
+    if key not in PATHS_FROM_BASE or not value or Path(value).is_absolute():
+        return None
+    return f"{key}={(base.parent / value).absolute()}"
 
 
 # -------------------------------------------------------------------------- the process

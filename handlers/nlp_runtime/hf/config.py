@@ -9,7 +9,7 @@ the key.
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,8 +27,20 @@ class Mode(Enum):
 
 
 class SaveMode(Enum):
-    PRETRAINED = "pretrained"
-    TORCHSCRIPT = "torchscript"
+    PRETRAINED = "pretrained"  # save_pretrained safetensors, eager fp32
+    TORCHSCRIPT = "torchscript"  # a traced module
+    ONNX = "onnx"  # fp32 ONNX, fused at build time, run by ONNX Runtime
+    ONNX_INT8 = "onnx_int8"  # dynamic int8 (per-channel weights) ONNX, run by ONNX Runtime
+    BF16 = "bf16"  # the safetensors weights, run under bf16 autocast
+
+    @property
+    def eager(self) -> bool:
+        """Whether the archive holds the eager PyTorch model (integrated gradients need it)."""
+        return self in (SaveMode.PRETRAINED, SaveMode.BF16)
+
+    @property
+    def onnx(self) -> bool:
+        return self in (SaveMode.ONNX, SaveMode.ONNX_INT8)
 
 
 class AggregationStrategy(Enum):
@@ -63,6 +75,11 @@ class TransformerHandlerConfig:
     # where it saves more padded tokens than this (the fixed cost of one more forward).
     max_tokens_per_forward: int = 8192
     forward_overhead_tokens: int = 32
+    # ONNX Runtime's intra-op threads; None: this worker's share of the physical cores
+    # (hf.cpu.worker_threads).
+    intra_op_threads: int | None = None
+    # Not a setup_config key: model-config.yaml's minWorkers, the workers sharing the cores.
+    workers: int = 1
 
 
 def enum_value(enum: type[E], value: Any, key: str) -> E:
@@ -122,6 +139,7 @@ _PARSERS = {
     "handle_impossible_answer": bool_value,
     "max_tokens_per_forward": lambda v, k: int_value(v, k, 1),
     "forward_overhead_tokens": lambda v, k: int_value(v, k, 0),
+    "intra_op_threads": lambda v, k: int_value(v, k, 1),
 }
 
 
@@ -179,8 +197,18 @@ def load_handler_config(
             "in model-config.yaml"
         )
     config = parse_handler_config(merge_sources(setup, yaml_handler))
+    config = replace(config, workers=yaml_workers(model_yaml_config))
     if expected_mode is not None and config.mode is not expected_mode:
         raise ValueError(
             f"'mode' is {config.mode.value!r}; this handler serves {expected_mode.value}"
         )
     return config
+
+
+def yaml_workers(model_yaml_config: Mapping[str, Any] | None) -> int:
+    """model-config.yaml's ``minWorkers`` (TorchServe starts that many workers), else 1."""
+    value = (model_yaml_config or {}).get("minWorkers", 1)
+    try:
+        return int_value(value, "minWorkers", 1)
+    except ValueError:
+        return 1

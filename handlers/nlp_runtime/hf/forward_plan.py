@@ -15,15 +15,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nlp_runtime.batch_metrics import ForwardFigures
+
 
 @dataclass(frozen=True)
 class ForwardPlan:
     groups: list[np.ndarray]  # row indices of each forward, shortest rows first
     widths: list[int]  # each forward's padded length
+    real_tokens: int = 0  # the rows' tokens without padding
 
     @property
     def padded_tokens(self) -> int:
         return sum(len(g) * w for g, w in zip(self.groups, self.widths, strict=True))
+
+    def figures(self, windows_per_request: tuple[int, ...] = ()) -> ForwardFigures:
+        """The plan as the batch metrics report it, once it has run."""
+        return ForwardFigures(
+            len(self.groups), self.real_tokens, self.padded_tokens, windows_per_request
+        )
 
 
 def plan_forwards(lengths: np.ndarray, max_tokens: int, overhead_tokens: int) -> ForwardPlan:
@@ -52,7 +61,7 @@ def plan_forwards(lengths: np.ndarray, max_tokens: int, overhead_tokens: int) ->
         groups.append(order[start:end])
         widths.append(int(sorted_lengths[end - 1]))
         end = start
-    return ForwardPlan(groups[::-1], widths[::-1])
+    return ForwardPlan(groups[::-1], widths[::-1], int(lengths.sum()))
 
 
 def run_plan(

@@ -1,11 +1,21 @@
 """What the Transformer handlers share: tokenizer, labels and one batched forward, loaded
-from an archive in either save mode.
+from an archive in any save mode.
 
 A forward takes the tokenizer's features (``input_ids``, ``attention_mask`` and, if the
-model has them, ``token_type_ids``) and returns the task's output tensors as a tuple:
-``("logits",)`` for classification, ``("start_logits", "end_logits")`` for QA. A traced
-archive holds a module taking ``(input_ids, attention_mask[, token_type_ids])`` positionally
-(torchserve_nlp.archive.tracing writes such modules) and returning those tensors in that order.
+model has them, ``token_type_ids``) and returns the task's output tensors as a tuple of
+float32 torch tensors: ``("logits",)`` for classification, ``("start_logits", "end_logits")``
+for QA. By ``save_mode``:
+
+* ``pretrained``: the ``save_pretrained`` safetensors, eager fp32;
+* ``bf16``: the same weights (fp32), run under bf16 autocast; outputs cast to float32. On a
+  CPU without native bf16 it still serves, emulated and slower (logged at load);
+* ``torchscript``: a traced module taking ``(input_ids, attention_mask[, token_type_ids])``
+  positionally (torchserve_nlp.archive.tracing writes such modules);
+* ``onnx``, ``onnx_int8``: an ONNX graph run by ONNX Runtime (hf.onnx_runtime), with this
+  worker's share of the physical cores as intra-op threads unless ``intra_op_threads`` says.
+
+``LoadedModel.eager`` is the fp32 module integrated gradients differentiate, for pretrained
+and bf16 archives; None for the others, whose explanation requests get ``eager_required``.
 """
 
 import json
@@ -19,6 +29,7 @@ import torch
 from transformers import AutoTokenizer
 
 from nlp_runtime.errors import RequestError
+from nlp_runtime.hf import cpu
 from nlp_runtime.hf.config import SaveMode, TransformerHandlerConfig
 
 Features = Mapping[str, torch.Tensor]
@@ -53,22 +64,65 @@ def load_model(
     outputs: Sequence[str],
     serialized_file: str,
 ) -> LoadedModel:
-    """``save_mode`` pretrained: ``auto_class.from_pretrained`` (safetensors only);
-    torchscript: the archived traced module."""
-    if config.save_mode is SaveMode.TORCHSCRIPT:
+    """The archive's forward for its ``save_mode`` (module docstring); ``serialized_file`` is
+    the manifest's, the traced module or the ONNX graph."""
+    mode = config.save_mode
+    if mode is SaveMode.TORCHSCRIPT:
         module = torch.jit.load(str(Path(model_dir) / serialized_file), map_location="cpu")
         return LoadedModel(traced_forward(module.eval()), None)
+    if mode.onnx:
+        from nlp_runtime.hf.onnx_runtime import onnx_forward, onnx_session
+
+        threads = cpu.worker_threads(config.intra_op_threads, config.workers)
+        session = onnx_session(Path(model_dir) / serialized_file, threads)
+        return LoadedModel(onnx_forward(session, tuple(outputs)), None)
     model = auto_class.from_pretrained(model_dir, use_safetensors=True, local_files_only=True)
-    return LoadedModel(pretrained_forward(model.eval(), tuple(outputs)), model)
+    model.eval()
+    if mode is SaveMode.BF16:
+        if not cpu.native_bf16():
+            logger.warning(
+                "save_mode bf16 on a CPU without native bf16 (none of %s in its flags): it "
+                "serves correctly but emulated, slower than fp32; serve the pretrained "
+                "archive on this machine", ", ".join(sorted(cpu.NATIVE_BF16_FLAGS)),
+            )
+        return LoadedModel(bf16_forward(model, tuple(outputs)), model)
+    return LoadedModel(pretrained_forward(model, tuple(outputs)), model)
+
+
+NOT_EAGER = tuple(mode for mode in SaveMode if not mode.eager)
+# What the build appends to a model's archive name for each save mode that is not eager.
+DERIVED_SUFFIXES = ("_Torchscript", "_onnx_int8", "_onnx")
 
 
 def eager_required(archive: str) -> RequestError:
-    """Why a traced archive cannot answer an integrated-gradients request."""
-    return RequestError(
-        f"{archive} is a TorchScript archive (save_mode torchscript), which cannot be "
-        "differentiated for integrated gradients: ask the pretrained archive of the same "
-        "model (or, for sequence classification, method shap)"
+    """Why an archive without the eager model (save_mode torchscript, onnx or onnx_int8)
+    cannot answer an integrated-gradients request, naming the archive that can when
+    ``archive`` is named as the build names a derived archive."""
+    base = next(
+        (archive[: -len(s)] for s in DERIVED_SUFFIXES if archive.endswith(s) and archive != s),
+        None,
     )
+    ask = f"ask {base} (its save_mode pretrained form)" if base else (
+        "ask the archive of the same model with save_mode pretrained or bf16"
+    )
+    modes = ", ".join(mode.value for mode in NOT_EAGER)
+    return RequestError(
+        f"{archive} runs a compiled model (TorchScript or ONNX Runtime: save_mode {modes}), "
+        f"which cannot be differentiated for integrated gradients: {ask}, or, for sequence "
+        "classification, method shap"
+    )
+
+
+def bf16_forward(model: torch.nn.Module, outputs: tuple[str, ...]) -> Forward:
+    """The fp32 model under bf16 autocast (matrix products in bf16, reductions such as
+    softmax and layer norm in fp32); outputs as float32."""
+
+    def forward(features: Features) -> tuple[torch.Tensor, ...]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            result = model(**features)
+        return tuple(result[name].float() for name in outputs)
+
+    return forward
 
 
 def pretrained_forward(model: torch.nn.Module, outputs: tuple[str, ...]) -> Forward:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nlp_runtime.batch_metrics import ForwardFigures
 from nlp_runtime.errors import RequestError
 from nlp_runtime.hf.config import TransformerHandlerConfig
 from nlp_runtime.hf.forward_plan import ForwardPlan, plan_forwards, run_plan
@@ -79,6 +80,11 @@ class Windows:
             len(self.plan.groups), self.plan.padded_tokens,
         )
         return tuple(output.float().numpy() for output in outputs)
+
+    def figures(self) -> ForwardFigures:
+        """The kept windows' forwards, and every tokenized request's window count (those
+        refused for too many windows included), for the batch metrics."""
+        return self.plan.figures(tuple(int(n) for n in self.counts))
 
     def rows_of(self, position: int) -> np.ndarray:
         """The window rows of the ``position``-th ready request, in text order."""

@@ -16,6 +16,7 @@ import numpy as np
 from transformers import AutoModelForQuestionAnswering
 
 from nlp_runtime.base import BatchHandler
+from nlp_runtime.batch_metrics import ForwardFigures
 from nlp_runtime.errors import RequestError
 from nlp_runtime.explain.transformer import (
     METHOD,
@@ -84,6 +85,9 @@ class QuestionAnswering(BatchHandler):
             empty = np.zeros((0, 0), dtype=np.float32)
             return empty, empty
         return batch.forward(self.model.forward)
+
+    def forward_figures(self, batch: Windows) -> ForwardFigures:
+        return batch.figures()
 
     def postprocess(
         self, items: Sequence[QARequest], batch: Windows, outputs: tuple[np.ndarray, ...]

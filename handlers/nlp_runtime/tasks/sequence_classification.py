@@ -17,6 +17,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from nlp_runtime.base import BatchHandler
+from nlp_runtime.batch_metrics import ForwardFigures
 from nlp_runtime.errors import RequestError
 from nlp_runtime.explain.shap_values import explain_with_shap, shap_explainer
 from nlp_runtime.explain.transformer import (
@@ -87,6 +88,9 @@ class SequenceClassification(BatchHandler):
             batch.plan.padded_tokens,
         )
         return logits
+
+    def forward_figures(self, batch: Texts) -> ForwardFigures:
+        return batch.plan.figures()
 
     def postprocess(
         self, items: Sequence[TextRequest], batch: Texts, logits: torch.Tensor

@@ -20,6 +20,7 @@ import numpy as np
 from transformers import AutoModelForTokenClassification
 
 from nlp_runtime.base import BatchHandler
+from nlp_runtime.batch_metrics import ForwardFigures
 from nlp_runtime.errors import RequestError
 from nlp_runtime.explain.transformer import (
     METHOD,
@@ -97,6 +98,9 @@ class TokenClassification(BatchHandler):
             return np.zeros((0, 0, len(self.labels)), dtype=np.float32)
         (logits,) = batch.forward(self.model.forward)
         return softmax(logits)
+
+    def forward_figures(self, batch: Windows) -> ForwardFigures:
+        return batch.figures()
 
     def postprocess(
         self, items: Sequence[EntityRequest], batch: Windows, probabilities: np.ndarray
