@@ -192,6 +192,8 @@ class Scenario:
             assert_documented_shape(command.response, payload, command.key)
         path = next(t for t in argv if t.startswith("http")).split("/", 3)[3].split("/")
         reached = {path[1]} if path[0] in ("predictions", "explanations") else set()
+        if path[0] in ("v1", "v2") and path[1] == "models":  # KServe: /v1/models/<m>:predict
+            reached.add(path[2].split(":")[0])
         reached |= set(server.archives) if path[0] == "invocations" else set()
         self.answered |= reached
         self.ran.append(command.key)

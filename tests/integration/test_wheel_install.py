@@ -41,6 +41,7 @@ COMMANDS = {
     "torchserve-nlp-package-model",
     "torchserve-nlp-bench",
     "torchserve-nlp-wait-until-ready",
+    "torchserve-nlp-kserve-layout",
 }
 TEXTS = ["What a lovely, quiet ride home", "never again", "ok"]
 TIMEOUT_S = 180
