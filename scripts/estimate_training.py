@@ -5,8 +5,11 @@
 
 import argparse
 import logging
+import os
 
-from torchserve_nlp.training.estimate import WORK, measure_pace, total_seconds
+import torch
+
+from torchserve_nlp.training.estimate import WORK, measure_pace, parallel_seconds, total_seconds
 from torchserve_nlp.training.pace import about
 from torchserve_nlp.training.precision import PRECISION_CHOICES, detect_precision
 
@@ -28,16 +31,26 @@ def main() -> None:
                         help="the runs to estimate (none: nothing to say)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
                         help="training precision (default: %(default)s, as the trainers)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="trainings run at a time, each on this process's threads "
+                        "(default: %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not args.models:
         return
     works = [WORK[name]() for name in args.models]
-    pace = measure_pace(detect_precision(args.precision))
+    precision = detect_precision(args.precision)
+    if args.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:  # make sets it for each job
+        torch.set_num_threads(max(1, torch.get_num_threads() // args.jobs))
+    paces = {frozen: measure_pace(precision, frozen=frozen)
+             for frozen in sorted({w.frozen for w in works})}
+    seconds = [total_seconds([w], paces[w.frozen]) for w in works]
     logging.info(
-        "training %d model(s): %s; %s on this machine (%.0f tokens/s measured)",
+        "training %d model(s): %s; %s on this machine (%s tokens/s measured%s)",
         len(works), ", ".join(f"{w.name} ({w.train_tokens / 1000:.0f}k tokens)" for w in works),
-        about(total_seconds(works, pace)), pace.tokens_per_second,
+        about(parallel_seconds(seconds, args.jobs)),
+        " and ".join(f"{pace.tokens_per_second:.0f}" for pace in paces.values()),
+        f", {args.jobs} at a time" if args.jobs > 1 else "",
     )
 
 

@@ -37,12 +37,25 @@ def test_hyper_threads_of_one_core_count_once(tmp_path):
 
 
 def test_worker_threads_are_the_workers_share_unless_configured(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(cpu, "physical_cores", lambda: 8)
     monkeypatch.setattr(cpu, "quota_cpus", lambda: None)
     assert [cpu.worker_threads(None, w) for w in (1, 2, 3, 16)] == [8, 4, 2, 1]
     assert cpu.worker_threads(5, 3) == 5
     monkeypatch.setattr(cpu, "quota_cpus", lambda: 3)  # e.g. a Kubernetes limit of 2.5 CPUs
     assert [cpu.worker_threads(None, w) for w in (1, 2, 4)] == [3, 1, 1]
+
+
+@pytest.mark.parametrize(("omp", "threads"), [("1", [1, 1]), ("6", [6, 4]), ("0", [8, 4]),
+                                              ("two", [8, 4]), ("", [8, 4])])
+def test_omp_num_threads_caps_the_default_share_but_not_a_configured_count(
+    monkeypatch, omp, threads
+):
+    monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    monkeypatch.setattr(cpu, "physical_cores", lambda: 8)
+    monkeypatch.setattr(cpu, "quota_cpus", lambda: None)
+    assert [cpu.worker_threads(None, w) for w in (1, 2)] == threads
+    assert cpu.worker_threads(5, 1) == 5
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,18 @@ evaluations handing every prediction back to its own example."""
 
 from types import SimpleNamespace
 
+import pytest
 import torch
+from transformers import BertConfig, BertForSequenceClassification
 
 from torchserve_nlp.data.ner_data import LABELS, Sentence, first_token_tags
 from torchserve_nlp.training import token_classifier_training
-from torchserve_nlp.training.fine_tuning import Optimisation, TrainingRun, fine_tune
+from torchserve_nlp.training.fine_tuning import (
+    Optimisation,
+    TrainingRun,
+    fine_tune,
+    freeze_lower_layers,
+)
 from torchserve_nlp.training.precision import Precision
 
 
@@ -74,6 +81,35 @@ def test_frozen_parameters_stay_as_they_were():
     frozen = model.embed.weight.clone()
     fine_tune(model, [EPOCH], Optimisation(epochs=1, learning_rate=0.1), dict, Precision.FP32)
     assert torch.equal(model.embed.weight, frozen)
+
+
+def tiny_bert(layers: int) -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    return BertForSequenceClassification(BertConfig(
+        vocab_size=30, hidden_size=8, num_hidden_layers=layers, num_attention_heads=2,
+        intermediate_size=16, max_position_embeddings=16, num_labels=2,
+    ))
+
+
+def test_freezing_lower_layers_stops_the_backward_above_them():
+    model = tiny_bert(layers=3)
+    freeze_lower_layers(model, 2)
+    ids = torch.tensor([[2, 5, 7, 3], [2, 9, 3, 0]])
+    loss = model(input_ids=ids, attention_mask=(ids > 0).long(), labels=torch.tensor([0, 1])).loss
+    loss.backward()
+    frozen = [model.bert.embeddings, *model.bert.encoder.layer[:2]]
+    trained = [model.bert.encoder.layer[2], model.bert.pooler, model.classifier]
+    assert all(p.grad is None and not p.requires_grad for m in frozen for p in m.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for m in trained
+               for p in m.parameters())
+
+
+def test_freezing_no_layer_leaves_the_model_alone_and_freezing_all_is_refused():
+    model = tiny_bert(layers=2)
+    freeze_lower_layers(model, 0)
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="frozen_layers=2 leaves nothing of the 2-layer"):
+        freeze_lower_layers(model, 2)
 
 
 def test_training_run_reports_tokens_per_second():

@@ -14,7 +14,12 @@ from torchserve_nlp.training.batching import (
     shuffled_batches,
     sorted_batches,
 )
-from torchserve_nlp.training.estimate import TrainingWork, bucketed_tokens, total_seconds
+from torchserve_nlp.training.estimate import (
+    TrainingWork,
+    bucketed_tokens,
+    parallel_seconds,
+    total_seconds,
+)
 from torchserve_nlp.training.pace import Pace, about, remaining_seconds, step_label
 from torchserve_nlp.training.precision import Precision, autocast, choose_precision
 
@@ -129,3 +134,10 @@ def test_the_up_front_estimate_counts_the_padded_tokens_of_every_epoch():
 def test_the_up_front_estimate_adds_every_run_at_the_measured_pace():
     works = [TrainingWork("a", 30_000, 0), TrainingWork("b", 6_000, 9_000)]
     assert total_seconds(works, Pace(tokens=3000, seconds=1.0)) == pytest.approx(10 + 2 + 1)
+
+
+def test_parallel_runs_take_the_longest_lane_longest_run_first():
+    assert parallel_seconds([300, 100, 250], jobs=1) == 650
+    assert parallel_seconds([300, 100, 250], jobs=2) == 350  # 300 | 250 + 100
+    assert parallel_seconds([300, 100, 250], jobs=5) == 300
+    assert parallel_seconds([], jobs=2) == 0

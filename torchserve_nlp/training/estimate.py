@@ -15,6 +15,11 @@ from pathlib import Path
 import torch
 
 from torchserve_nlp.training.batching import bucketed_batches, epoch_seed, padding_stats
+from torchserve_nlp.training.fine_tuning import (
+    DEFAULT_FROZEN_LAYERS,
+    freeze_lower_layers,
+    freeze_word_embeddings,
+)
 from torchserve_nlp.training.pace import Pace, remaining_seconds
 from torchserve_nlp.training.precision import Precision, autocast
 
@@ -26,6 +31,13 @@ class TrainingWork:
     name: str
     train_tokens: int  # padded tokens of all epochs' batches
     eval_tokens: int  # tokens of all held-out evaluations (forward only)
+    # As the trainer's settings: what is frozen makes steps faster.
+    freeze_embeddings: bool = False
+    frozen_layers: int = 0
+
+    @property
+    def frozen(self) -> tuple[bool, int]:
+        return self.freeze_embeddings, self.frozen_layers
 
 
 def bucketed_tokens(lengths: Sequence[int], batch_size: int, seed: int, epochs: int,
@@ -44,6 +56,15 @@ def total_seconds(works: Sequence[TrainingWork], pace: Pace) -> float:
     return sum(remaining_seconds(pace, w.train_tokens, w.eval_tokens) for w in works)
 
 
+def parallel_seconds(seconds: Sequence[float], jobs: int) -> float:
+    """How long runs of ``seconds`` take ``jobs`` at a time, the longest started first
+    (each run to the lane that frees up first)."""
+    lanes = [0.0] * max(1, jobs)
+    for run in sorted(seconds, reverse=True):
+        lanes[lanes.index(min(lanes))] += run
+    return max(lanes)
+
+
 def sentiment_work() -> TrainingWork:
     from transformers import BertTokenizerFast
 
@@ -57,7 +78,8 @@ def sentiment_work() -> TrainingWork:
     lengths = [len(ids) for ids in tokenize(tokenizer, data.train, config.max_length)]
     held = sum(len(ids) for ids in tokenize(tokenizer, data.test, config.max_length))
     return TrainingWork("the sentiment model", bucketed_tokens(
-        lengths, config.batch_size, config.seed, config.epochs, config.pool_batches), held)
+        lengths, config.batch_size, config.seed, config.epochs, config.pool_batches), held,
+        config.freeze_embeddings, config.frozen_layers)
 
 
 def ner_work() -> TrainingWork:
@@ -74,7 +96,7 @@ def ner_work() -> TrainingWork:
     held_tokens = sum(len(i["input_ids"]) for i in encode(tokenizer, held, settings.max_length))
     return TrainingWork("the NER model", bucketed_tokens(
         lengths, settings.batch_size, settings.seed, settings.epochs, settings.pool_batches),
-        held_tokens * settings.epochs)
+        held_tokens * settings.epochs, settings.freeze_embeddings, settings.frozen_layers)
 
 
 def qa_work() -> TrainingWork:
@@ -92,21 +114,31 @@ def qa_work() -> TrainingWork:
     held = sum(len(f.input_ids) for f in encode(tokenizer, data.held_out, s.max_length,
                                                  s.doc_stride))
     return TrainingWork("the question-answering model", bucketed_tokens(
-        lengths, s.batch_size, s.seed, s.epochs, s.pool_batches), held * s.epochs)
+        lengths, s.batch_size, s.seed, s.epochs, s.pool_batches), held * s.epochs,
+        s.freeze_embeddings, s.frozen_layers)
 
 
 WORK = {"sentiment": sentiment_work, "ner": ner_work, "qa": qa_work}
 
 
-def measure_pace(precision: Precision, steps: int = 3, batch: int = 16, length: int = 64) -> Pace:
-    """Training steps of the packaged encoder on random ids (after one warm-up step)."""
+def measure_pace(
+    precision: Precision, steps: int = 3, batch: int = 16, length: int = 64,
+    frozen: tuple[bool, int] = (False, DEFAULT_FROZEN_LAYERS),
+) -> Pace:
+    """Training steps of the packaged encoder on random ids (after one warm-up step), with
+    ``frozen`` (word embeddings, lowest layers) as a training run freezes them."""
     from transformers import BertForSequenceClassification
 
     from torchserve_nlp.data.offline_assets import minilm_dir
 
     torch.manual_seed(0)
     model = BertForSequenceClassification.from_pretrained(minilm_dir(), num_labels=2)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
+    freeze_embeddings, frozen_layers = frozen
+    if freeze_embeddings:
+        freeze_word_embeddings(model)
+    freeze_lower_layers(model, frozen_layers)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=1e-9)
     ids = torch.randint(1000, 20000, (batch, length))
     labels = torch.zeros(batch, dtype=torch.long)
     model.train()

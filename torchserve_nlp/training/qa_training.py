@@ -28,7 +28,13 @@ from torchserve_nlp.data.qa_data import QAExample, build_qa_split, write_squad
 from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.metrics.qa_metrics import squad_scores
 from torchserve_nlp.training.batching import bucketed_batches, epoch_seed, sorted_batches
-from torchserve_nlp.training.fine_tuning import Optimisation, fine_tune, freeze_word_embeddings
+from torchserve_nlp.training.fine_tuning import (
+    DEFAULT_FROZEN_LAYERS,
+    Optimisation,
+    fine_tune,
+    freeze_lower_layers,
+    freeze_word_embeddings,
+)
 from torchserve_nlp.training.pace import step_label
 from torchserve_nlp.training.precision import detect_precision
 
@@ -54,6 +60,7 @@ class QATrainSettings:
     precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
     pool_batches: int = 50  # length buckets are drawn from pools of this many batches
     freeze_embeddings: bool = False  # train on the pre-trained word embeddings as they are
+    frozen_layers: int = DEFAULT_FROZEN_LAYERS  # embeddings and lowest layers kept as they are
 
 
 def quick(out: Path) -> QATrainSettings:
@@ -65,7 +72,7 @@ def quick(out: Path) -> QATrainSettings:
     quick run, bucketed batches scored 0 to 0.24 on the answerable ones."""
     return QATrainSettings(
         out=out, epochs=6, batch_size=8, learning_rate=3e-4, max_tweets=1, max_length=64,
-        doc_stride=16, limit_train=240, limit_held_out=200, precision="fp32",
+        doc_stride=16, limit_train=240, limit_held_out=200, precision="fp32", frozen_layers=0,
     )
 
 
@@ -183,6 +190,7 @@ def train(settings: QATrainSettings, step: str | None = None) -> dict:
     )
     if settings.freeze_embeddings:
         freeze_word_embeddings(model)
+    freeze_lower_layers(model, settings.frozen_layers)
     train_features = encode(tokenizer, train_set, settings.max_length, settings.doc_stride)
     held_features = encode(tokenizer, held_out, settings.max_length, settings.doc_stride)
     logger.info(

@@ -20,9 +20,11 @@ from torchserve_nlp.data.sentiment_data import LABELS, LabelledText, read_binary
 from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.training.batching import bucketed_batches, epoch_seed, sorted_batches
 from torchserve_nlp.training.fine_tuning import (
+    DEFAULT_FROZEN_LAYERS,
     Batch,
     Optimisation,
     fine_tune,
+    freeze_lower_layers,
     freeze_word_embeddings,
 )
 from torchserve_nlp.training.pace import step_label
@@ -38,7 +40,7 @@ class TrainingConfig:
     out_dir: Path
     epochs: int = 1
     batch_size: int = 32
-    learning_rate: float = 5e-5
+    learning_rate: float = 8e-5  # with two layers frozen; 5e-5 suited training all six
     max_length: int = 128  # also the scripted tokenizer's limit when serving
     seed: int = 13
     test_fraction: float = 0.1
@@ -47,13 +49,15 @@ class TrainingConfig:
     precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
     pool_batches: int = 50  # length buckets are drawn from pools of this many batches
     freeze_embeddings: bool = False  # train on the pre-trained word embeddings as they are
+    frozen_layers: int = DEFAULT_FROZEN_LAYERS  # embeddings and lowest layers kept as they are
 
 
 def quick(out_dir: Path) -> TrainingConfig:
     """A few hundred examples, ~15 s on 2 cores. At 5e-5 twenty steps leave the model at the
     majority class; at 2e-4 it scores 0.81 against a majority of 0.69 on 400 held-out tweets."""
     return TrainingConfig(
-        out_dir, train_limit=320, test_limit=400, batch_size=16, learning_rate=2e-4
+        out_dir, train_limit=320, test_limit=400, batch_size=16, learning_rate=2e-4,
+        frozen_layers=0,
     )
 
 
@@ -108,6 +112,7 @@ def train(config: TrainingConfig, step: str | None = None) -> dict:
     )
     if config.freeze_embeddings:
         freeze_word_embeddings(model)
+    freeze_lower_layers(model, config.frozen_layers)
     pad_id = tokenizer.pad_token_id
     train_ids = tokenize(tokenizer, train_rows, config.max_length)
     test_ids = tokenize(tokenizer, test_rows, config.max_length)

@@ -29,7 +29,12 @@ from torchserve_nlp.data.offline_assets import minilm_dir, optimus_ner_txt
 from torchserve_nlp.file_names import METRICS_FILE
 from torchserve_nlp.metrics.ner_metrics import span_f1
 from torchserve_nlp.training.batching import bucketed_batches, epoch_seed, sorted_batches
-from torchserve_nlp.training.fine_tuning import Optimisation, fine_tune
+from torchserve_nlp.training.fine_tuning import (
+    Optimisation,
+    fine_tune,
+    freeze_lower_layers,
+    freeze_word_embeddings,
+)
 from torchserve_nlp.training.pace import step_label
 from torchserve_nlp.training.precision import detect_precision
 
@@ -52,6 +57,10 @@ class TrainSettings:
     limit_held_out: int | None = None
     precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
     pool_batches: int = 50  # length buckets are drawn from pools of this many batches
+    # Word embeddings as pre-trained: steps 30% faster, span F1 0.569 against 0.581. Tagging
+    # needs its lowest layers trained: two frozen (frozen_layers=2) scored 0.527.
+    freeze_embeddings: bool = True
+    frozen_layers: int = 0  # embeddings and this many lowest encoder layers kept as they are
 
 
 def quick(out: Path) -> TrainSettings:
@@ -59,7 +68,8 @@ def quick(out: Path) -> TrainSettings:
     small batches and a high learning rate to get past tagging everything O (which one epoch
     of 96 tweets never did). Held-out span F1 0.26 on 150 tweets (94 entities)."""
     return TrainSettings(
-        out=out, epochs=4, limit_train=200, limit_held_out=150, batch_size=8, learning_rate=3e-4
+        out=out, epochs=4, limit_train=200, limit_held_out=150, batch_size=8, learning_rate=3e-4,
+        freeze_embeddings=False,
     )
 
 
@@ -127,6 +137,9 @@ def train(settings: TrainSettings, step: str | None = None) -> dict:
         base, local_files_only=True, use_safetensors=True, num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
     )
+    if settings.freeze_embeddings:
+        freeze_word_embeddings(model)
+    freeze_lower_layers(model, settings.frozen_layers)
     train_items = encode(tokenizer, train_set, settings.max_length)  # tokenized once
     held_items = encode(tokenizer, held_out, settings.max_length)
     lengths = [len(item["input_ids"]) for item in train_items]

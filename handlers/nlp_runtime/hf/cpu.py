@@ -73,14 +73,26 @@ def quota_cpus(cgroup: Path = CGROUP) -> int | None:
     return max(1, math.ceil(allowed)) if allowed > 0 else None  # v1 says -1 for none
 
 
+def omp_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when it names a positive count (PyTorch's own threads follow it
+    too); None otherwise."""
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return threads if threads > 0 else None
+
+
 def worker_threads(configured: int | None, workers: int) -> int:
     """Intra-op threads for one worker: ``configured`` if set, else the physical cores
-    (at most the CPU quota) divided among the model's ``workers`` (at least one each)."""
+    (at most the CPU quota) divided among the model's ``workers`` (at least one each), and
+    no more than ``OMP_NUM_THREADS`` says when it is set (a parallel build sets it)."""
     if configured is not None:
         return configured
     cores = physical_cores()
     quota = quota_cpus()
-    return max(1, min(cores, quota or cores) // max(1, workers))
+    share = max(1, min(cores, quota or cores) // max(1, workers))
+    return min(share, omp_threads() or share)
 
 
 def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
