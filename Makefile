@@ -72,8 +72,8 @@ archives: $(DEFAULT_ARCHIVES)
 # also estimates, up front, all those not trained yet.
 $(BUILD)/sentiment/model.pt: | $(INSTALLED)
 	$(BUILD_THREADS) $(BIN)/python scripts/estimate_training.py --jobs $(BUILD_JOBS) sentiment \
-		$(if $(wildcard $(BUILD)/token_classification/model.safetensors),,ner) \
-		$(if $(wildcard $(BUILD)/question_answering/model.safetensors),,qa)
+		$(if $(wildcard $(BUILD)/question_answering/model.safetensors),,qa) \
+		$(if $(wildcard $(BUILD)/token_classification/model.safetensors),,ner)
 	$(BUILD_THREADS) $(BIN)/python scripts/train_sentiment.py --out $(BUILD)/sentiment --step 1/3
 
 $(BUILD)/sentiment/model_jit.pt: $(BUILD)/sentiment/model.pt
@@ -98,13 +98,13 @@ $(SEQ_ARCHIVES) &: $(BUILD)/sentiment/model.pt $(RUNTIME)
 		--torchscript --save-mode onnx_int8 --save-mode bf16 $(GATE_ARGS)
 
 $(BUILD)/token_classification/model.safetensors: | $(INSTALLED)
-	$(BUILD_THREADS) $(BIN)/python scripts/train_token_classifier.py --out $(BUILD)/token_classification --step 2/3
+	$(BUILD_THREADS) $(BIN)/python scripts/train_token_classifier.py --out $(BUILD)/token_classification --step 3/3
 
 $(STORE)/BERTTokenClassification.mar: $(BUILD)/token_classification/model.safetensors $(RUNTIME)
 	$(BUILD_THREADS) $(BIN)/python scripts/archive_token_classifier.py $(BUILD)/token_classification --export-path $(STORE)
 
 $(BUILD)/question_answering/model.safetensors: | $(INSTALLED)
-	$(BUILD_THREADS) $(BIN)/python scripts/train_question_answering.py --out $(BUILD)/question_answering --step 3/3
+	$(BUILD_THREADS) $(BIN)/python scripts/train_question_answering.py --out $(BUILD)/question_answering --step 2/3
 
 $(STORE)/BERTQuestionAnswering.mar $(STORE)/BERTQuestionAnswering_onnx_int8.mar &: $(BUILD)/question_answering/model.safetensors $(RUNTIME)
 	$(BUILD_THREADS) $(BIN)/python scripts/archive_question_answering.py $(BUILD)/question_answering --export-path $(STORE) \
