@@ -86,7 +86,11 @@ def scored(monkeypatch):
     monkeypatch.setattr(derived_archives, "_REFERENCES", {})
 
     def evaluate(mar, held_out, work_dir):
-        value = scores["fp32"] if "reference" in str(mar) else scores["derived"]
+        if "reference" in str(mar):
+            value = scores["fp32"]
+        else:  # a list: one score per derived archive built, in turn
+            derived = scores["derived"]
+            value = derived.pop(0) if isinstance(derived, list) else derived
         return Score("accuracy", value, len(held_out.examples), "tweets", {"value": value})
 
     monkeypatch.setattr(derived_archives, "evaluate_archive", evaluate)
@@ -129,3 +133,38 @@ def test_a_model_without_a_held_out_set_needs_the_flag(tmp_path):
         assert json.loads(archive.read("metrics.json"))["runtime"]["gate"].startswith(
             "not evaluated"
         )
+
+
+def int8_graph_products(mar) -> dict[str, int]:
+    import io
+
+    import onnx
+
+    with zipfile.ZipFile(mar) as archive:
+        graph = onnx.load(io.BytesIO(archive.read("model_int8.onnx"))).graph
+    ops = [node.op_type for node in graph.node]
+    return {op: ops.count(op) for op in ("MatMul", "MatMulInteger", "DynamicQuantizeMatMul")}
+
+
+def test_int8_falls_back_to_the_next_recipe_when_the_gate_fails_and_says_which(
+    scored, tmp_path
+):
+    from tests.runtime_models import tiny_classifier
+
+    model = tiny_classifier(tmp_path / "model")
+    (model / "metrics.json").write_text(json.dumps({"held_out_accuracy": 0.9}))
+    task, store = TASKS["sequence_classification"], tmp_path / "store"
+    layers = json.loads((model / "config.json").read_text())["num_hidden_layers"]
+    scored.update(fp32=0.75, derived=[0.5, 0.75])  # every product in int8 loses 25 points
+    built = archive_derived(task, model, store, "onnx_int8", model / "setup_config.json")
+    with zipfile.ZipFile(built) as archive:
+        runtime = json.loads(archive.read("metrics.json"))["runtime"]
+    assert (runtime["int8_recipe"], runtime["onnx_int8"], runtime["passed"]) == (
+        "feed_forward_in_fp32", 0.75, True)
+    # the feed-forward up-projections (one per layer) stayed fp32 MatMuls; the attention's
+    # two activation products are never quantized
+    assert int8_graph_products(built)["MatMul"] == layers + 2 * layers
+    scored.update(derived=[0.5, 0.5])
+    with pytest.raises(GateFailure, match="lost 25 points"):
+        archive_derived(task, model, tmp_path / "store2", "onnx_int8", model / "setup_config.json")
+    assert not (tmp_path / "store2").exists() or not list((tmp_path / "store2").iterdir())

@@ -6,7 +6,10 @@ bf16 autocast). Before the archive reaches ``export_path`` it is scored on the t
 set through its own handler, as is the fp32 pretrained archive of the same model
 (metrics.archive_eval); the gate (archive.accuracy_gates) compares the two, and the archive's
 metrics.json carries the training metrics plus both scores under ``"runtime"``. A failing gate
-raises GateFailure and leaves nothing in ``export_path``, unless ``accept_loss``.
+raises GateFailure and leaves nothing in ``export_path``, unless ``accept_loss``. An
+``onnx_int8`` build that fails with every matrix product in int8 is tried again with the
+next ``Int8Recipe`` (some products kept in fp32), as accuracy-driven quantization tools do;
+metrics.json names the recipe that passed.
 """
 
 import argparse
@@ -24,7 +27,7 @@ from transformers import AutoTokenizer
 
 from torchserve_nlp.archive import accuracy_gates
 from torchserve_nlp.archive.archiver import archive_model
-from torchserve_nlp.archive.onnx_export import export_graph
+from torchserve_nlp.archive.onnx_export import Int8Recipe, export_graph
 from torchserve_nlp.archive.transformer_archives import TransformerTask, archive, model_files
 from torchserve_nlp.data.held_out import HeldOut, NoHeldOutSet, held_out_set
 from torchserve_nlp.file_names import METRICS_FILE, MODEL_CONFIG_YAML, SETUP_CONFIG
@@ -62,6 +65,26 @@ def archive_derived(
     pretrained, name = Path(pretrained), name or derived_name(task, save_mode)
     setup_path = Path(setup_config or task.artifacts / SETUP_CONFIG)
     held_out = find_held_out(task, pretrained, gate)
+    # onnx_int8 tries its recipes in turn until one passes (with the flag, the first is kept).
+    recipes = list(Int8Recipe) if save_mode == "onnx_int8" and not gate.accept_loss else [
+        Int8Recipe.ALL]
+    for attempt, recipe in enumerate(recipes, 1):
+        try:
+            return build_gated(task, pretrained, export_path, save_mode, setup_path, name,
+                               held_out, gate, recipe)
+        except accuracy_gates.GateFailure as failure:
+            if attempt == len(recipes):
+                raise
+            logger.warning("%s; trying int8 recipe %s", failure, recipes[attempt].value)
+    raise AssertionError("unreachable: the last recipe returns or raises")
+
+
+def build_gated(
+    task: TransformerTask, pretrained: Path, export_path: Path, save_mode: str,
+    setup_path: Path, name: str, held_out: HeldOut | None, gate: GateOptions,
+    recipe: Int8Recipe,
+) -> Path:
+    """One build of the derived archive, scored and gated (GateFailure), then written."""
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         work = Path(tmp)
         if save_mode == "bf16":
@@ -70,7 +93,8 @@ def archive_derived(
             tokenizer = AutoTokenizer.from_pretrained(pretrained, local_files_only=True)
             per_token = task.mode != "sequence_classification"
             serialized = export_graph(
-                save_mode, pretrained, task.auto_class, task.outputs, tokenizer, work, per_token
+                save_mode, pretrained, task.auto_class, task.outputs, tokenizer, work, per_token,
+                recipe,
             )
         setup = json.loads(setup_path.read_text(encoding="utf-8"))
         (work / SETUP_CONFIG).write_text(json.dumps({**setup, "save_mode": save_mode}, indent=2))
@@ -84,6 +108,8 @@ def archive_derived(
             requirements_file=task.artifacts / "requirements.txt",
         )
         record = run_gate(task, pretrained, setup_path, name, save_mode, built, held_out, gate)
+        if save_mode == "onnx_int8":
+            record["int8_recipe"] = recipe.value
         add_metrics(built, pretrained / METRICS_FILE, record)
         Path(export_path).mkdir(parents=True, exist_ok=True)
         target = Path(export_path) / f"{name}.mar"

@@ -96,7 +96,8 @@ def ner_work() -> TrainingWork:
     held_tokens = sum(len(i["input_ids"]) for i in encode(tokenizer, held, settings.max_length))
     return TrainingWork("the NER model", bucketed_tokens(
         lengths, settings.batch_size, settings.seed, settings.epochs, settings.pool_batches),
-        held_tokens * settings.epochs, settings.freeze_embeddings, settings.frozen_layers)
+        held_tokens * (settings.epochs if settings.evaluate_every_epoch else 1),
+        settings.freeze_embeddings, settings.frozen_layers)
 
 
 def qa_work() -> TrainingWork:
@@ -114,7 +115,8 @@ def qa_work() -> TrainingWork:
     held = sum(len(f.input_ids) for f in encode(tokenizer, data.held_out, s.max_length,
                                                  s.doc_stride))
     return TrainingWork("the question-answering model", bucketed_tokens(
-        lengths, s.batch_size, s.seed, s.epochs, s.pool_batches), held * s.epochs,
+        lengths, s.batch_size, s.seed, s.epochs, s.pool_batches),
+        held * (s.epochs if s.evaluate_every_epoch else 1),
         s.freeze_embeddings, s.frozen_layers)
 
 

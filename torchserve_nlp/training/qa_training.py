@@ -59,6 +59,8 @@ class QATrainSettings:
     limit_held_out: int | None = None
     precision: str = "auto"  # bf16 autocast where the CPU has native bf16, else fp32
     pool_batches: int = 50  # length buckets are drawn from pools of this many batches
+    # Score after the last epoch only (each evaluation costs a few seconds of a first build).
+    evaluate_every_epoch: bool = False
     freeze_embeddings: bool = False  # train on the pre-trained word embeddings as they are
     frozen_layers: int = DEFAULT_FROZEN_LAYERS  # embeddings and lowest layers kept as they are
 
@@ -223,6 +225,7 @@ def train(settings: QATrainSettings, step: str | None = None) -> dict:
         model, epoch_batches,
         Optimisation(settings.epochs, settings.learning_rate, settings.warmup_fraction),
         evaluate, precision, label, eval_tokens=sum(len(f.input_ids) for f in held_features),
+        evaluate_every_epoch=settings.evaluate_every_epoch,
     )
     settings.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(settings.out)
