@@ -4,7 +4,17 @@ from pathlib import Path
 
 import pytest
 
+from torchserve_nlp.serving.local_archive import ProcessSettings
 from torchserve_nlp.training.sentiment_training import quick, train
+
+
+@pytest.fixture(autouse=True)
+def process_settings_put_back():
+    """A handler loaded in a test may set process-wide settings for its worker (an ONNX
+    archive takes PyTorch to one thread); later tests get the process as it was."""
+    settings = ProcessSettings.now()
+    yield
+    settings.restore()
 
 
 @pytest.fixture(scope="session")

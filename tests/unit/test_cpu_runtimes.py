@@ -4,10 +4,12 @@ explanation request gets from an archive without the eager model."""
 
 import json
 import logging
+import os
 import subprocess
 import sys
 
 import pytest
+import torch
 from sequence_classification_handler import SequenceClassificationHandler
 
 from nlp_runtime.hf import cpu
@@ -15,6 +17,7 @@ from nlp_runtime.hf.model import eager_required
 from tests.runtime_models import SERIALIZED, load, runtime_dir, tiny_classifier
 from tests.torchserve_process import REPO_ROOT
 from tests.worker_context import WorkerContext
+from torchserve_nlp.serving.local_archive import ProcessSettings
 
 
 def fake_topology(root, cores: dict[int, tuple[int, int]]):
@@ -198,3 +201,17 @@ def test_only_onnx_archives_need_onnxruntime(tiny_dirs):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_onnx_archive_leaves_the_cores_to_onnx_runtime_and_the_settings_go_back(
+    tiny_dirs, monkeypatch
+):
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    torch.set_num_threads(2)
+    before = ProcessSettings.now()
+    load(tiny_dirs["pretrained"], "pretrained")
+    assert torch.get_num_threads() == 2 and "TOKENIZERS_PARALLELISM" not in os.environ
+    load(tiny_dirs["onnx_int8"], "onnx_int8")
+    assert torch.get_num_threads() == 1 and os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    before.restore()
+    assert torch.get_num_threads() == 2 and "TOKENIZERS_PARALLELISM" not in os.environ

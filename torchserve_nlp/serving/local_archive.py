@@ -15,6 +15,7 @@ their files through ``context.system_properties["model_dir"]``.
 import importlib
 import json
 import logging
+import os
 import sys
 import tempfile
 import uuid
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import ts
 import yaml
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
@@ -76,16 +78,43 @@ class ArchiveInfo:
         return int(self.model_config.get("batchSize", 1))
 
 
+# Process-wide settings a handler may choose for its worker (nlp_runtime.hf.onnx_runtime).
+HANDLER_ENVIRONMENT = ("TOKENIZERS_PARALLELISM",)
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    """What a handler may change in the process that loads it, to put back afterwards: a
+    worker serves one model, this process may load several in turn."""
+
+    torch_threads: int
+    environment: dict[str, str | None]
+
+    @classmethod
+    def now(cls) -> "ProcessSettings":
+        return cls(torch.get_num_threads(), {k: os.environ.get(k) for k in HANDLER_ENVIRONMENT})
+
+    def restore(self) -> None:
+        torch.set_num_threads(self.torch_threads)
+        for key, value in self.environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 class LocalArchive:
     """A loaded archive; ``handle`` runs one batch. Not thread-safe, like a worker."""
 
     def __init__(
-        self, info: ArchiveInfo, service: Service, batch_size: int, displaced: dict[str, Any]
+        self, info: ArchiveInfo, service: Service, batch_size: int, displaced: dict[str, Any],
+        settings: ProcessSettings | None = None,
     ) -> None:
         self.info = info
         self.service = service
         self.batch_size = batch_size
         self._displaced = displaced
+        self._settings = settings or ProcessSettings.now()
 
     @classmethod
     def open(
@@ -98,14 +127,16 @@ class LocalArchive:
         batch_size = info.batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        settings = ProcessSettings.now()
         displaced = put_first_on_sys_path(model_dir)
         try:
             service = load_service(info, batch_size)
         except BaseException:
             take_off_sys_path(model_dir, displaced)
+            settings.restore()
             raise
         logger.info("loaded %s from %s (batch size %d)", info.model_name, mar_path, batch_size)
-        return cls(info, service, batch_size, displaced)
+        return cls(info, service, batch_size, displaced, settings)
 
     @property
     def handler(self) -> Any:
@@ -127,8 +158,10 @@ class LocalArchive:
     def close(self) -> None:
         """Take the archive's directory off ``sys.path``, forget its modules and bring back
         the same-named modules it displaced. That restoring is exact when archives close in
-        reverse order of opening (nested ``with``); otherwise a later import reloads them."""
+        reverse order of opening (nested ``with``); otherwise a later import reloads them.
+        The process settings the handler changed (``ProcessSettings``) go back as well."""
         take_off_sys_path(self.info.model_dir, self._displaced)
+        self._settings.restore()
 
     def __enter__(self) -> "LocalArchive":
         return self

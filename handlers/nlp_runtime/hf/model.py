@@ -71,10 +71,15 @@ def load_model(
         module = torch.jit.load(str(Path(model_dir) / serialized_file), map_location="cpu")
         return LoadedModel(traced_forward(module.eval()), None)
     if mode.onnx:
-        from nlp_runtime.hf.onnx_runtime import onnx_forward, onnx_session
+        from nlp_runtime.hf.onnx_runtime import (
+            leave_the_cores_to_onnx_runtime,
+            onnx_forward,
+            onnx_session,
+        )
 
         threads = cpu.worker_threads(config.intra_op_threads, config.workers)
         session = onnx_session(Path(model_dir) / serialized_file, threads)
+        leave_the_cores_to_onnx_runtime()
         return LoadedModel(onnx_forward(session, tuple(outputs)), None)
     model = auto_class.from_pretrained(model_dir, use_safetensors=True, local_files_only=True)
     model.eval()
