@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
 CALIBRATION_STEPS = 6  # steps timed (after the first, which warms up) before the estimate
 # The three default fine-tunings keep the embeddings and the two lowest of MiniLM's six layers
-# as pre-trained: a step costs 40% less (no backward below layer 3), and held-out scores
-# stayed level or rose (docs/training.md).
+# as pre-trained: a step costs 40% less (no backward below layer 3), and the held-out scores
+# stay above the first build's bars (docs/benchmarks.md, "First build").
 DEFAULT_FROZEN_LAYERS = 2
 
 
