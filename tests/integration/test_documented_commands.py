@@ -21,17 +21,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from safetensors.torch import save_model
 
 from scripts.build_embeddingbag_archive import build as build_embeddingbag
 from tests.doc_commands import SCENARIOS, Command, Kind, classify, scenario_commands
 from tests.doc_scenario import Scenario
+from tests.loopback_s3 import loopback_s3, s3_client
 from tests.ner_models import planted_ner_model
 from tests.qa_models import random_qa_model
-from torchserve_nlp.serving.torchserve import free_port
 from torchserve_nlp.training.embeddingbag_training import quick as quick_embeddingbag
 
 pytestmark = pytest.mark.integration
@@ -77,22 +75,12 @@ def satisfy_make_training(root: Path) -> None:
 
 @pytest.fixture
 def s3_server() -> Iterator[dict[str, str]]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    finally:
-        server.stop()
+    with loopback_s3() as env:
+        yield env
 
 
 def create_buckets(commands: list[Command], env: dict[str, str]) -> None:
-    client = boto3.client(
-        "s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    client = s3_client(env)
     for command in commands:
         if classify(command)[0] is Kind.PUBLISH:
             client.create_bucket(Bucket=S3_DESTINATION.match(command.argv[-1])[1])

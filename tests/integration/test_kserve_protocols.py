@@ -30,8 +30,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from scripts import archive_question_answering as qa_archive
 from scripts import archive_sequence_classifier as seq_archive
 from tests.fuzz_archives import with_batching
-from tests.qa_models import random_qa_model
-from tests.tiny_handlers import save_tiny_classifier
+from tests.tiny_pair import tiny_seq_and_qa
 from tests.torchserve_process import RunningServer, free_port, torchserve
 from tests.unit.test_request_errors import assert_same
 
@@ -54,11 +53,8 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Served:
     root = tmp_path_factory.mktemp("kserve")
-    seq_dir = save_tiny_classifier(root / "sentiment" / seq_archive.PRETRAINED)
-    qa_dir = random_qa_model(root / "qa", max_length=48, doc_stride=16)
-    built, store = root / "built", root / "model_store"
-    seq_mar = seq_archive.archive(seq_dir.parent, built, setup_config=seq_dir / "setup_config.json")
-    qa_mar = qa_archive.archive(qa_dir, built, setup_config=qa_dir / "setup_config.json")
+    pair = tiny_seq_and_qa(root, max_length=48, doc_stride=16)
+    seq_mar, qa_mar, store = pair.seq_mar, pair.qa_mar, root / "model_store"
     for mar in (seq_mar, qa_mar):
         with_batching(mar, store, batch_size=8, delay_ms=300)
     grpc_port = free_port()

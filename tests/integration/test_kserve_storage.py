@@ -17,16 +17,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
-import boto3
 import pytest
 import requests
 from kserve import InferInput, InferRequest, InferResponse
-from moto.server import ThreadedMotoServer
 
 from scripts import archive_question_answering as qa_archive
 from scripts import archive_sequence_classifier as seq_archive
-from tests.qa_models import random_qa_model
-from tests.tiny_handlers import save_tiny_classifier
+from tests.loopback_s3 import loopback_s3, s3_client
+from tests.tiny_pair import tiny_seq_and_qa
 from tests.unit.test_request_errors import assert_same
 from torchserve_nlp.deploy import container
 from torchserve_nlp.serving.torchserve import (
@@ -48,31 +46,17 @@ QUESTIONS = [("Who met Bob?", "Ann met Bob in Zurich."), ("Where?", "In Zurich, 
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, str]]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    finally:
-        server.stop()
+    with loopback_s3() as env:
+        yield env
 
 
 def archives(work: Path) -> list[Path]:
-    seq_dir = save_tiny_classifier(work / "sentiment" / seq_archive.PRETRAINED)
-    qa_dir = random_qa_model(work / "qa", max_length=48, doc_stride=16)
-    return [
-        seq_archive.archive(seq_dir.parent, work / "built",
-                            setup_config=seq_dir / "setup_config.json"),
-        qa_archive.archive(qa_dir, work / "built", setup_config=qa_dir / "setup_config.json"),
-    ]
+    pair = tiny_seq_and_qa(work, max_length=48, doc_stride=16)
+    return [pair.seq_mar, pair.qa_mar]
 
 
 def upload(layout: Path, env: dict[str, str]) -> None:
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
-                          region_name=env["AWS_DEFAULT_REGION"],
-                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    client = s3_client(env)
     client.create_bucket(Bucket=BUCKET)
     for path in sorted(p for p in layout.rglob("*") if p.is_file()):
         client.upload_file(str(path), BUCKET, f"{PREFIX}/{path.relative_to(layout).as_posix()}")

@@ -21,8 +21,7 @@ from transformers import AutoTokenizer
 from scripts import archive_question_answering as qa_archive
 from scripts import archive_sequence_classifier as seq_archive
 from tests.fuzz_archives import with_batching
-from tests.qa_models import random_qa_model
-from tests.tiny_handlers import save_tiny_classifier
+from tests.tiny_pair import tiny_seq_and_qa
 from tests.torchserve_process import RunningServer, torchserve
 
 pytestmark = pytest.mark.integration
@@ -61,18 +60,14 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Served:
     root = tmp_path_factory.mktemp("metrics")
-    seq_dir = save_tiny_classifier(root / "sentiment" / seq_archive.PRETRAINED)
-    qa_dir = random_qa_model(root / "qa", max_length=QA_MAX_LENGTH, doc_stride=QA_STRIDE,
-                             max_windows=QA_MAX_WINDOWS)
-    built = root / "built"
-    seq_mar = seq_archive.archive(seq_dir.parent, built, setup_config=seq_dir / "setup_config.json")
-    qa_mar = qa_archive.archive(qa_dir, built, setup_config=qa_dir / "setup_config.json")
+    pair = tiny_seq_and_qa(root, max_length=QA_MAX_LENGTH, doc_stride=QA_STRIDE,
+                           max_windows=QA_MAX_WINDOWS)
     store = root / "model_store"
-    for mar in (seq_mar, qa_mar):
+    for mar in (pair.seq_mar, pair.qa_mar):
         with_batching(mar, store, BATCH_SIZE, BATCH_DELAY_MS)
-    models = [f"{SEQ}={seq_mar.name}", f"{QA}={qa_mar.name}"]
+    models = [f"{SEQ}={pair.seq_mar.name}", f"{QA}={pair.qa_mar.name}"]
     with torchserve(store, models, root / "ts") as server:
-        yield Served(server, seq_dir, qa_dir)
+        yield Served(server, pair.seq_dir, pair.qa_dir)
 
 
 def scrape(server: RunningServer) -> list[tuple[str, dict[str, str], float]]:

@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 import torch
-from moto.server import ThreadedMotoServer
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from tests.loopback_s3 import loopback_s3, s3_client
 from tests.torchserve_process import free_port
 from tests.unit.test_sagemaker_entrypoint import LABELS, save_tiny_classifier, tar_gz
 from torchserve_nlp.sagemaker.archive import MODEL_NAME
@@ -203,32 +202,19 @@ def test_without_serverless_one_worker_per_cpu_core(tiny_dir, expected, tmp_path
 
 
 @pytest.fixture
-def s3_server(tmp_path) -> Iterator[str]:
-    """A moto S3 server on a free loopback port, holding model.tar.gz of the tiny model."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def s3_server() -> Iterator[dict[str, str]]:
+    with loopback_s3() as env:
+        yield env
 
 
 def test_model_fetched_from_s3_is_served(tiny_dir, expected, tmp_path, s3_server):
-    credentials = {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    client = boto3.client(
-        "s3", endpoint_url=s3_server, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )
+    client = s3_client(s3_server)
     client.create_bucket(Bucket=BUCKET)
     tarball = tar_gz(tiny_dir, tmp_path / "model.tar.gz")
     client.upload_file(str(tarball), BUCKET, KEY)
     env = {
         "LOCAL": "false", "BUCKET_NAME": BUCKET, "MODEL_PATH": KEY, "SERVERLESS": "true",
-        "AWS_ENDPOINT_URL": s3_server, **credentials,
+        **s3_server,
     }
     with serving(env, tmp_path) as served:
         assert_classified(served.invoke({"data": TEXT}), expected)
