@@ -148,7 +148,8 @@ bench-runtimes: archives java $(BENCH_STORE)/BERTSeqClassification_onnx.mar
 		BERTSeqClassification_onnx_int8=$(STORE)/BERTSeqClassification_onnx_int8.mar \
 		BERTSeqClassification_bf16=$(STORE)/BERTSeqClassification_bf16.mar \
 		--max-length-baseline --texts artifacts/scriptable_tokenizer/bench_texts.txt \
-		--concurrency 16 --rounds $(BENCH_ROUNDS) --json-out $(BUILD)/bench_seq_runtimes.json
+		--concurrency 16 --rounds $(BENCH_ROUNDS) --json-out $(BUILD)/bench_seq_runtimes.json \
+		--markdown-out $(BUILD)/bench_seq_runtimes.md
 
 # A bounded soak, not part of `make test`: serves one archive on its own TorchServe (free
 # loopback ports, config.properties otherwise) and prints errors by status, p50/p99 latency

@@ -12,7 +12,7 @@ from tests.torchserve_process import REPO_ROOT
 from torchserve_nlp.serving.torchserve import address, free_port
 
 pytestmark = pytest.mark.integration
-REQUESTS, ROUNDS = 8, 2
+REQUESTS, ROUNDS, WARMUP, SERVER_WARMUP = 8, 2, 4, 6
 BENCH = str(REPO_ROOT / "scripts" / "bench.py")
 
 
@@ -25,7 +25,8 @@ def test_compare_measures_every_archive_in_every_round_on_its_own_server(tmp_pat
         [
             sys.executable, BENCH, "--compare", f"first={mar}", f"second={mar}",
             "--texts", str(texts), "--rounds", str(ROUNDS), "--requests", str(REQUESTS),
-            "--warmup", "4", "--concurrency", "2", "--work-dir", str(tmp_path / "ts"),
+            "--warmup", str(WARMUP), "--server-warmup", str(SERVER_WARMUP), "--concurrency", "2",
+            "--work-dir", str(tmp_path / "ts"),
             "--json-out", str(figures_path), "--markdown-out", str(table_path),
         ],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
@@ -39,14 +40,28 @@ def test_compare_measures_every_archive_in_every_round_on_its_own_server(tmp_pat
         assert len(rounds) == ROUNDS
         assert all(r["served"]["count"] == r["in_process"]["count"] == REQUESTS for r in rounds)
         assert all(r["served"]["errors"] == r["in_process"]["errors"] == {} for r in rounds)
+    for row in figures["archives"]:  # the private server's processes, each read
+        assert set(row["served_cpu_ms"]) == {"load_generator", "frontend", "workers"}
+        cpu = row["served_cpu_ms"]
+        # The other processes' times come in 10 ms ticks: a tiny phase may read 0 for one.
+        assert min(cpu.values()) >= 0 and cpu["workers"] + cpu["frontend"] > 0
+        assert cpu["load_generator"] > 0 and row["in_process_cpu_ms"]["in_process"] > 0
     first = figures["archives"][0]
     assert first["served_over_baseline"] == first["in_process_over_baseline"] == 1.0
     assert first["served_per_s"] > 0 and first["in_process_per_s"] > 0
     table = table_path.read_text()
     assert table in completed.stdout + "\n"
     assert "| first |" in table and "| second |" in table
-    # The private server is gone: its inference port no longer answers.
+    assert "| archive | load generator | frontend | workers |" in table
+    # Each name: one answer checked, its share of the server warm-up, then every round's
+    # warm-up and measured requests.
+    access = (tmp_path / "ts" / "logs" / "access_log.log").read_text()
+    for name in ("first", "second"):
+        posts = access.count(f'"POST /predictions/{name} HTTP/1.1" 200')
+        assert posts == 1 + SERVER_WARMUP // 2 + ROUNDS * (WARMUP + REQUESTS)
     config = (tmp_path / "ts" / "config.properties").read_text()
+    assert "vmargs=-XX:TieredStopAtLevel=1" in config.splitlines()
+    # The private server is gone: its inference port no longer answers.
     inference = next(line.split("=", 1)[1] for line in config.splitlines()
                      if line.startswith("inference_address="))
     with pytest.raises(OSError):

@@ -29,11 +29,17 @@ from torchserve_nlp.deploy.layout import (
     ServerSettings,
     apply_overrides,
     read_archive,
-    read_properties,
     write_layout,
 )
 from torchserve_nlp.deploy.layout import Setting as S
-from torchserve_nlp.serving.torchserve import address, executable, free_port, stop, write_config
+from torchserve_nlp.serving.torchserve import (
+    address,
+    executable,
+    free_port,
+    read_properties,
+    stop,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 

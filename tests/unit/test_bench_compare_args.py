@@ -1,4 +1,5 @@
-"""scripts/bench.py --compare's command line: archives, the max_length row, clear refusals."""
+"""scripts/bench.py --compare's command line: archives, the max_length row, clear refusals,
+and what a --config file may change of the private server's settings."""
 
 import argparse
 from pathlib import Path
@@ -7,8 +8,10 @@ import pytest
 
 from torchserve_nlp.bench.compare import MAX_LENGTH, SERVED, CompareConfig, Contender
 from torchserve_nlp.bench.compare_command import parse_archive, parse_args
+from torchserve_nlp.bench.compare_server import SERVING_SETTINGS, server_settings
 from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE
 from torchserve_nlp.bench.phases import JSON_CONTENT_TYPE
+from torchserve_nlp.serving.torchserve import read_properties, write_config
 
 
 @pytest.fixture
@@ -51,6 +54,7 @@ def test_json_lines_are_sent_as_json(files):
     (["--compare", "a=missing.mar"], "no such file: missing.mar"),
     (["--compare", "{fp32}", "{fp32}"], "archive names must differ"),
     (["--compare", "{fp32}", "--rounds", "0"], "must be >= 1"),
+    (["--compare", "{fp32}", "--server-warmup", "-1"], "server_warmup must be >= 0"),
     (["--compare", "{fp32}", "--url", "127.0.0.1:8080"], "--url must start with http"),
 ])
 def test_bad_arguments_are_refused_naming_the_problem(files, capsys, extra, message):
@@ -63,3 +67,19 @@ def test_bad_arguments_are_refused_naming_the_problem(files, capsys, extra, mess
 def test_the_baseline_must_be_served():
     with pytest.raises(ValueError, match="baseline"):
         CompareConfig((Contender("a", Path("a.mar"), MAX_LENGTH),), ("text",))
+
+
+def test_a_config_file_may_change_the_private_servers_defaults_but_not_its_listeners(
+    tmp_path,
+):
+    base = tmp_path / "base.properties"
+    base.write_text("# mine\nvmargs=-XX:+UseSerialGC\ninference_address=http://0.0.0.0:80\n",
+                    encoding="utf-8")
+    private = {"inference_address": "http://127.0.0.1:5000", "model_store": "/store"}
+    settings = server_settings(base, private)
+    assert "vmargs" not in settings and settings["inference_address"] == "http://127.0.0.1:5000"
+    assert settings["enable_model_api"] == SERVING_SETTINGS["enable_model_api"]
+    written = read_properties(write_config(tmp_path / "config.properties", settings, base=base))
+    assert written["vmargs"] == "-XX:+UseSerialGC"
+    assert written["inference_address"] == "http://127.0.0.1:5000"
+    assert server_settings(None, private)["vmargs"] == SERVING_SETTINGS["vmargs"]

@@ -16,9 +16,9 @@ from torchserve_nlp.deploy.layout import (
     apply_overrides,
     parse_overrides,
     read_archive,
-    read_properties,
     write_layout,
 )
+from torchserve_nlp.serving.torchserve import read_properties
 
 BATCHED = "minWorkers: 1\nmaxWorkers: 3\nbatchSize: 8\nmaxBatchDelay: 50\nresponseTimeout: 60\n"
 
@@ -117,6 +117,7 @@ def test_the_config_serves_kserve_protocols_on_the_container_port_without_tokens
     assert config["disable_token_authorization"] == "true"
     assert config["enable_model_api"] == "false"
     assert config["install_py_dep_per_model"] == "false"
+    assert config["vmargs"] == "-XX:TieredStopAtLevel=1"
     assert "load_models" not in config  # the snapshot registers the models
     assert "metrics_config" not in config
     # What the container's command and probes are built from.

@@ -307,6 +307,7 @@ def test_ts_config_keeps_loopback_unless_bind_all(tmp_path):
     assert config["disable_token_authorization"] == "true"
     assert config["enable_model_api"] == "false"
     assert config["install_py_dep_per_model"] == "false"
+    assert config["vmargs"] == "-XX:TieredStopAtLevel=1"
     exposed = ts_config(parse_env({**LOCAL, "BIND_ALL": "true"}), 1, tmp_path)
     assert exposed["inference_address"] == "http://0.0.0.0:8080"
     assert exposed["management_address"].startswith("http://127.0.0.1:")

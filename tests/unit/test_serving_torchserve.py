@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from torchserve_nlp.serving.torchserve import (
+    FRONTEND_VM_ARGS,
     LOOPBACK,
     NOT_ANSWERING,
     Launch,
@@ -47,6 +48,13 @@ def test_config_overrides_the_base_and_keeps_its_comments(tmp_path):
         "load_models=all",
         f"inference_address=http://{LOOPBACK}:9000",
         "model_store=/store",
+    ]
+
+
+def test_the_repository_config_gives_the_frontend_its_vm_args():
+    lines = (REPO_ROOT / "config.properties").read_text(encoding="utf-8").splitlines()
+    assert [line for line in lines if line.startswith("vmargs=")] == [
+        f"vmargs={FRONTEND_VM_ARGS}"
     ]
 
 

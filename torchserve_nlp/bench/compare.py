@@ -4,6 +4,7 @@ then its in-process phase. A ``max_length`` contender is in-process only: the ar
 tokenizer and forward with every text padded to ``max_length``, the seed handler's way."""
 
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -12,9 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchserve_nlp.bench.compare_server import check_answers, serve_archives
+from torchserve_nlp.bench.compare_server import RunningServer, check_answers, serve_archives
 from torchserve_nlp.bench.compare_summary import RoundPhases
-from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE
+from torchserve_nlp.bench.cpu_share import CpuMeter
+from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE, post_texts
 from torchserve_nlp.bench.padded_forward import run_padded
 from torchserve_nlp.bench.phases import cycled, run_http, run_in_process
 from torchserve_nlp.bench.round_stats import rotated
@@ -44,6 +46,9 @@ class CompareConfig:
     concurrency: int = 16
     requests: int = 400  # measured per phase and round
     warmup: int = 32  # unmeasured, before each phase
+    # Unmeasured, before the first round, spread over the served archives: the frontend's JIT
+    # compiles its request path over the first several hundred requests (docs/benchmarks.md).
+    server_warmup: int = 800
     max_seconds: float = 300  # per phase
     timeout_s: float = 60
     batch_size: int | None = None  # in-process; None: each archive's batchSize
@@ -62,8 +67,10 @@ class CompareConfig:
             raise ValueError("the baseline (first) archive must be served, not in-process only")
         if not self.texts:
             raise ValueError("no texts to send")
-        if min(self.rounds, self.concurrency, self.requests) < 1 or self.warmup < 0:
-            raise ValueError("rounds, concurrency and requests must be >= 1, warmup >= 0")
+        if min(self.rounds, self.concurrency, self.requests) < 1:
+            raise ValueError("rounds, concurrency and requests must be >= 1")
+        if min(self.warmup, self.server_warmup) < 0:
+            raise ValueError("warmup and server_warmup must be >= 0")
 
     @property
     def served_archives(self) -> dict[str, Path]:
@@ -74,22 +81,24 @@ class CompareConfig:
 
 
 @contextmanager
-def inference_address(config: CompareConfig) -> Iterator[str]:
-    """The running server's address, or a private server's for the duration of the block."""
+def inference_address(config: CompareConfig) -> Iterator[RunningServer]:
+    """The running server's address (its frontend unknown), or a private server's for the
+    duration of the block."""
     if config.url is not None:
-        yield config.url
+        yield RunningServer(config.url, None)
         return
     work_dir = config.work_dir or Path(tempfile.mkdtemp(prefix="bench-compare-"))
     try:
-        with serve_archives(config.served_archives, work_dir, config.base_config) as url:
-            yield url
+        with serve_archives(config.served_archives, work_dir, config.base_config) as server:
+            yield server
     finally:
         if config.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def measure(
-    config: CompareConfig, contender: Contender, inference_url: str, label: str
+    config: CompareConfig, contender: Contender, inference_url: str, label: str,
+    meter: CpuMeter | None = None,
 ) -> RoundPhases:
     warmup = cycled(config.texts, config.warmup)
     measured = cycled(config.texts, config.requests, start=config.warmup)
@@ -100,12 +109,22 @@ def measure(
     served = run_http(
         config.predictions_url(inference_url, contender.name), warmup, measured,
         config.concurrency, config.max_seconds, config.timeout_s, config.content_type,
-        f"{label} HTTP",
+        f"{label} HTTP", meter,
     )
     local = run_in_process(contender.archive, warmup, measured,
                            config.batch_size, config.max_seconds, config.content_type,
                            f"{label} in-process")
     return RoundPhases(served, local)
+
+
+def warm_up_server(config: CompareConfig, inference_url: str) -> None:
+    """``config.server_warmup`` requests, unmeasured, shared among the served archives."""
+    served = [contender for contender in config.contenders if contender.served]
+    share = math.ceil(config.server_warmup / len(served))
+    for contender in served if share else []:
+        post_texts(config.predictions_url(inference_url, contender.name),
+                   cycled(config.texts, share), config.concurrency, config.max_seconds,
+                   config.timeout_s, f"server warm-up {contender.name}", config.content_type)
 
 
 def run_compare(config: CompareConfig) -> dict[str, list[RoundPhases]]:
@@ -116,16 +135,18 @@ def run_compare(config: CompareConfig) -> dict[str, list[RoundPhases]]:
     # As in phases.run_in_process, and set before any archive loads in this process.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     figures: dict[str, list[RoundPhases]] = {c.name: [] for c in config.contenders}
-    with inference_address(config) as url:
+    with inference_address(config) as server:
+        url, meter = server.inference_url, CpuMeter(server.frontend_pid)
         for contender in config.contenders:
             if contender.served:
                 check_answers(config.predictions_url(url, contender.name), config.texts[0],
                               config.content_type, config.timeout_s)
+        warm_up_server(config, url)
         for round_index in range(config.rounds):
             order = rotated(config.contenders, round_index)
             logger.info("round %d of %d: %s", round_index + 1, config.rounds,
                         ", ".join(c.name for c in order))
             for contender in order:
                 label = f"{round_index + 1}/{config.rounds} {contender.name}"
-                figures[contender.name].append(measure(config, contender, url, label))
+                figures[contender.name].append(measure(config, contender, url, label, meter))
     return figures

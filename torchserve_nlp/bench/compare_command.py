@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
         "%(default)s)",
     )
     parser.add_argument("--warmup", type=int, default=32, help="unmeasured, before each phase")
+    parser.add_argument(
+        "--server-warmup", type=int, default=800, help="unmeasured, before the first round, "
+        "shared among the served archives (default: %(default)s)",
+    )
     parser.add_argument("--max-seconds", type=float, default=300, help="time limit per phase")
     parser.add_argument("--timeout", type=float, default=60, help="per HTTP request, seconds")
     parser.add_argument("--batch-size", type=int, help="in-process (default: each archive's)")
@@ -86,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="a running TorchServe's inference address that serves every NAME "
         "(default: start a private one)",
     )
-    parser.add_argument("--config", type=Path, help="config.properties lines for that server")
+    parser.add_argument(
+        "--config", type=Path, help="config.properties lines for that server: they may change "
+        "its defaults (vmargs, workers, ...), not its listeners or model store",
+    )
     parser.add_argument("--work-dir", type=Path, help="keep that server's config and logs here")
     parser.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     parser.add_argument("--markdown-out", type=Path, help="also write the table here")
@@ -112,7 +119,8 @@ def parse_args(argv: list[str]) -> tuple[CompareConfig, argparse.Namespace]:
         return CompareConfig(
             contenders=tuple(contenders), texts=tuple(read_texts(args.texts)),
             rounds=args.rounds, concurrency=args.concurrency, requests=args.requests,
-            warmup=args.warmup, max_seconds=args.max_seconds, timeout_s=args.timeout,
+            warmup=args.warmup, server_warmup=args.server_warmup,
+            max_seconds=args.max_seconds, timeout_s=args.timeout,
             batch_size=args.batch_size,
             content_type=JSON_CONTENT_TYPE if args.json_lines else TEXT_CONTENT_TYPE,
             url=args.url, base_config=args.config, work_dir=args.work_dir,

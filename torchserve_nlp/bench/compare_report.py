@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from torchserve_nlp.bench.compare_summary import ArchiveRow
+from torchserve_nlp.bench.cpu_share import FRONTEND, IN_PROCESS, LOAD_GENERATOR, WORKERS
 
 MISSING = "—"
 HEADER = (
@@ -61,6 +62,31 @@ def markdown_table(rows: Sequence[ArchiveRow], labels: dict[str, str] | None = N
     return "\n".join(lines)
 
 
+CPU_HEADER = (
+    "| archive | load generator | frontend | workers | served, all parts | in-process "
+    "| workers ÷ in-process |"
+)
+
+
+def cpu_table(rows: Sequence[ArchiveRow]) -> str:
+    """CPU milliseconds per request, served (by part) and in-process (per text), for the
+    archives served; empty when no row measured its served CPU."""
+    served = [row for row in rows if row.served_cpu_ms]
+    if not served:
+        return ""
+    lines = [CPU_HEADER, "|" + "---|" * CPU_HEADER.count(" | ") + "---|"]
+    for row in served:
+        parts = row.served_cpu_ms
+        workers, local = parts.get(WORKERS), row.in_process_cpu_ms.get(IN_PROCESS)
+        known = [parts.get(p) for p in (LOAD_GENERATOR, FRONTEND, WORKERS)]
+        total = None if None in known else sum(v for v in known if v is not None)
+        ratio = None if workers is None or not local else workers / local
+        cells = [row.name, *(number(value, 2) for value in known), number(total, 2),
+                 number(local, 2), number(ratio, 2)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report_text(rows: Sequence[ArchiveRow], settings: dict[str, Any],
                 labels: dict[str, str] | None = None) -> str:
     """The table with a line above saying what was measured."""
@@ -72,7 +98,11 @@ def report_text(rows: Sequence[ArchiveRow], settings: dict[str, Any],
         f"per-round ratios; baseline {baseline}; load average "
         f"{settings['load_before']} before, {settings['load_after']} after"
     )
-    return intro + "\n\n" + markdown_table(rows, labels)
+    text = intro + "\n\n" + markdown_table(rows, labels)
+    cpu = cpu_table(rows)
+    if cpu:
+        text += "\n\nCPU milliseconds per request (served) and per text (in-process):\n\n" + cpu
+    return text
 
 
 def report_json(rows: Sequence[ArchiveRow], settings: dict[str, Any],

@@ -6,20 +6,22 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from torchserve_nlp.serving import torchserve as ts
-from torchserve_nlp.serving.torchserve import address, free_port
+from torchserve_nlp.serving.torchserve import FRONTEND_VM_ARGS, address, free_port
 
 logger = logging.getLogger(__name__)
 
 STARTUP_SECONDS = 600  # several Transformer workers load at once on a busy 2-core box
 STOP_GRACE_SECONDS = 30
 
-# What config.properties states for local serving; a --config file's lines come first and
-# these replace its keys of the same name.
+# What config.properties states for local serving. A --config file may set any of these
+# (vmargs, say, to measure another JIT); the listeners and the model store are always the
+# private server's own.
 SERVING_SETTINGS = {
     "load_models": "all",
     "default_workers_per_model": 1,
@@ -29,7 +31,14 @@ SERVING_SETTINGS = {
     "max_request_size": 6553500,
     "max_response_size": 6553500,
     "install_py_dep_per_model": "false",
+    "vmargs": FRONTEND_VM_ARGS,
 }
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    inference_url: str
+    frontend_pid: int | None  # None: not known (the launcher's pid file was unreadable)
 
 
 class ServerUnusable(RuntimeError):
@@ -51,22 +60,31 @@ def linked_store(archives: Mapping[str, Path], store: Path) -> dict[str, str]:
     return models
 
 
+def server_settings(
+    base_config: Path | None, private: Mapping[str, object]
+) -> dict[str, object]:
+    """What ts.write_config adds to ``base_config``'s lines: the defaults it does not set,
+    then ``private`` (listeners, model store), which it cannot change."""
+    chosen = set() if base_config is None else set(ts.read_properties(base_config))
+    defaults = {key: value for key, value in SERVING_SETTINGS.items() if key not in chosen}
+    return {**defaults, **private}
+
+
 @contextmanager
 def serve_archives(
     archives: Mapping[str, Path], work_dir: Path, base_config: Path | None = None,
     startup_seconds: float = STARTUP_SECONDS,
-) -> Iterator[str]:
+) -> Iterator[RunningServer]:
     """TorchServe serving every ``{name: archive}`` until the block exits; yields its
-    inference address. Its config, logs and output stay in ``work_dir``."""
+    inference address and frontend. Its config, logs and output stay in ``work_dir``."""
     models = linked_store(archives, work_dir / "model_store")
     ports = [free_port() for _ in range(3)]
-    settings = {
-        **SERVING_SETTINGS,
+    settings = server_settings(base_config, {
         "inference_address": address(ports[0]), "management_address": address(ports[1]),
         "metrics_address": address(ports[2]), "grpc_inference_port": free_port(),
         "grpc_management_port": free_port(), "initial_worker_port": free_port(),
         "model_store": str(work_dir / "model_store"),
-    }
+    })
     launch = ts.Launch(
         config=ts.write_config(work_dir / "config.properties", settings, base=base_config),
         model_store=work_dir / "model_store",
@@ -84,7 +102,8 @@ def serve_archives(
                     f"TorchServe did not get ready: {error}; see {launch.log_dir}/model_log.log "
                     f"and {work_dir}/torchserve.out"
                 ) from error
-            yield address(ports[0])
+            yield RunningServer(address(ports[0]),
+                                ts.frontend_pid(launch.pid_file, launcher.pid))
         finally:
             ts.stop(launcher, STOP_GRACE_SECONDS, launch.pid_file)
 

@@ -3,7 +3,7 @@ latency percentiles over all rounds' requests pooled, and the per-round ratios' 
 (server ÷ in-process, and each archive over the baseline, the first archive)."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from torchserve_nlp.bench.bench_stats import percentile
 from torchserve_nlp.bench.phases import PhaseRun
@@ -35,6 +35,10 @@ class ArchiveRow:
     in_process_over_baseline: float | None
     errors: dict[str, int]  # both phases, all rounds: outcome -> count
     stopped_by_time_limit: bool
+    # CPU ms per served request by part (load generator, frontend, workers), and per text
+    # in-process: medians over rounds.
+    served_cpu_ms: dict[str, float] = field(default_factory=dict)
+    in_process_cpu_ms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +59,16 @@ def merged_errors(runs: Sequence[PhaseRun | None]) -> dict[str, int]:
         for outcome, count in ({} if run is None else run.errors).items():
             merged[outcome] = merged.get(outcome, 0) + count
     return dict(sorted(merged.items()))
+
+
+def median_cpu_ms(runs: Sequence[PhaseRun | None]) -> dict[str, float]:
+    """Each part's median over the runs that measured it."""
+    parts = dict.fromkeys(part for run in runs if run is not None for part in run.cpu_ms)
+    medians = {
+        part: median([run.cpu_ms.get(part) for run in runs if run is not None])
+        for part in parts
+    }
+    return {part: value for part, value in medians.items() if value is not None}
 
 
 def summarize(rounds_by_name: Mapping[str, Sequence[RoundPhases]]) -> list[ArchiveRow]:
@@ -88,5 +102,7 @@ def summarize(rounds_by_name: Mapping[str, Sequence[RoundPhases]]) -> list[Archi
             stopped_by_time_limit=any(
                 run is not None and run.stopped_by_time_limit for run in served_runs + local_runs
             ),
+            served_cpu_ms=median_cpu_ms(served_runs),
+            in_process_cpu_ms=median_cpu_ms(local_runs),
         ))
     return rows

@@ -8,12 +8,13 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from torchserve_nlp.bench.bench_stats import error_counts, throughput
+from torchserve_nlp.bench.cpu_share import IN_PROCESS, CpuMeter, per_request_ms
 from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE, post_texts
 from torchserve_nlp.serving.local_archive import LocalArchive, LocalRequest
 
@@ -30,6 +31,9 @@ class PhaseRun:
     elapsed_s: float
     stopped_by_time_limit: bool
     batch_size: int = 1
+    # CPU milliseconds per request (HTTP: load generator, frontend, workers) or per text
+    # (in-process), as cpu_share reads them.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -70,17 +74,21 @@ def batches(
 def run_http(
     url: str, warmup: Sequence[str], measured: Sequence[str], concurrency: int,
     max_seconds: float, timeout_s: float, content_type: str = TEXT_CONTENT_TYPE,
-    label: str = "HTTP",
+    label: str = "HTTP", meter: CpuMeter | None = None,
 ) -> PhaseRun:
-    """POST ``warmup`` (unmeasured), then ``measured``, each from ``concurrency`` clients."""
+    """POST ``warmup`` (unmeasured), then ``measured``, each from ``concurrency`` clients;
+    ``meter`` reads whose CPU the measured requests used."""
     if warmup:
         post_texts(url, warmup, concurrency, max_seconds, timeout_s, f"{label} warm-up",
                    content_type)
+    meter = meter or CpuMeter()
+    before = meter.read()
     result = post_texts(url, measured, concurrency, max_seconds, timeout_s, label, content_type)
     return PhaseRun(
         statuses=[item.outcome for item in result.outcomes],
         latencies_s=[item.latency_s for item in result.outcomes],
         elapsed_s=result.elapsed_s, stopped_by_time_limit=result.stopped_by_deadline,
+        cpu_ms=per_request_ms(before, meter.read(), len(result.outcomes)),
     )
 
 
@@ -104,6 +112,7 @@ def run_in_process(
             archive.handle(batch)
         deadline = time.monotonic() + max_seconds
         latencies, statuses = [], []
+        cpu_before = {IN_PROCESS: time.process_time()}
         start = time.perf_counter()
         for batch in tqdm(batches(measured, size, content_type), desc=label, unit="batch",
                           total=math.ceil(len(measured) / size), disable=None, leave=False):
@@ -114,4 +123,5 @@ def run_in_process(
             latencies.append(time.perf_counter() - batch_start)
             statuses += [response.status for response in responses]
         elapsed = time.perf_counter() - start
-    return PhaseRun(statuses, latencies, elapsed, len(statuses) < len(measured), size)
+        cpu = per_request_ms(cpu_before, {IN_PROCESS: time.process_time()}, len(statuses))
+    return PhaseRun(statuses, latencies, elapsed, len(statuses) < len(measured), size, cpu)

@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 from torchserve_nlp.bench import bench_stats
-from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE, HttpOutcome, post_one
+from torchserve_nlp.bench.http_load import TEXT_CONTENT_TYPE, HttpOutcome, KeepAliveClient
 from torchserve_nlp.serving import torchserve as ts
 from torchserve_nlp.serving.torchserve import address, free_port
 
@@ -241,14 +241,14 @@ def hammer(
     indices, lock, outcomes, interrupted = itertools.count(), threading.Lock(), [], False
 
     def client() -> None:
-        with requests.Session() as session:
+        with KeepAliveClient(url, timeout_s) as http_client:
             while time.monotonic() < deadline and not interrupted:
                 with lock:
                     index = next(indices)
                 if limit is not None and index >= limit:
                     return
-                outcome = post_one(session, url, texts[index % len(texts)], timeout_s,
-                                   content_type)
+                outcome = http_client.post(texts[index % len(texts)].encode("utf-8"),
+                                           content_type)
                 with lock:
                     outcomes.append(outcome)
 

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from torchserve_nlp.deploy import container
+from torchserve_nlp.serving.torchserve import FRONTEND_VM_ARGS
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ def properties(models: list[ModelEntry], settings: ServerSettings) -> dict[str, 
         "disable_token_authorization": "true",
         "enable_model_api": "false",
         "install_py_dep_per_model": "false",
+        "vmargs": FRONTEND_VM_ARGS,
         "metrics_mode": "prometheus",
         "job_queue_size": str(settings.job_queue_size),
         "max_request_size": str(settings.max_request_size),
@@ -238,10 +240,3 @@ def write_layout(
     config.write_text(config_text(models, settings), encoding="utf-8")
     logger.info("wrote %s", config)
     return Layout(root=out, config=config, models=tuple(models))
-
-
-def read_properties(path: Path) -> dict[str, str]:
-    """A config.properties as key -> value (comments and blank lines skipped)."""
-    pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
-             if line.strip() and not line.lstrip().startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}

@@ -35,7 +35,12 @@ from torchserve_nlp.sagemaker.settings import (
     ServeConfigError,
     ServeSettings,
 )
-from torchserve_nlp.serving.torchserve import LOOPBACK, address, write_config
+from torchserve_nlp.serving.torchserve import (
+    FRONTEND_VM_ARGS,
+    LOOPBACK,
+    address,
+    write_config,
+)
 
 logger = logging.getLogger(__name__)
 METRICS_CONFIG = "torchserve_metrics.yaml"  # in artifacts/
@@ -143,6 +148,7 @@ def ts_config(settings: ServeSettings, workers: int, store: Path) -> dict[str, s
         "disable_token_authorization": TRUE,
         "enable_model_api": FALSE,
         "install_py_dep_per_model": FALSE,
+        "vmargs": FRONTEND_VM_ARGS,
     }
 
 

@@ -36,6 +36,10 @@ REQUEST_SECONDS = 10.0
 # one is meant from the base's folder (``make serve`` starts TorchServe beside
 # config.properties).
 PATHS_FROM_BASE = ("metrics_config",)
+# The frontend JVM compiles with C1 only. On 2 cores, C2 was still compiling after 2,400
+# requests and cost about 1 ms of CPU per request, taken from the workers; C1's code
+# settled at 0.4 ms (docs/benchmarks.md, "The frontend's share of the cores").
+FRONTEND_VM_ARGS = "-XX:TieredStopAtLevel=1"
 
 
 class ServerExited(RuntimeError):
@@ -89,6 +93,13 @@ def write_config(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """A config.properties as key -> value (comments and blank lines skipped)."""
+    pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def _from_base(key: str, value: str, base: Path) -> str | None:
