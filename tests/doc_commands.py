@@ -38,6 +38,8 @@ LEFT_OUT = {
     "make bench": "a benchmark over minutes (400 requests at concurrency 8, then in-process) "
     "against a running `make serve`; tests/integration/test_bench.py runs scripts/bench.py "
     "against a real TorchServe with 24 requests",
+    "make bench-runtimes": "a side-by-side benchmark over minutes after `make archives`; "
+    "tests/integration/test_bench_compare.py runs scripts/bench.py --compare small",
     "benchmark": "scripts/bench.py and scripts/bench_padding.py measure throughput over "
     "minutes; they neither build, archive nor serve (tests/integration/test_bench.py, "
     "tests/unit/test_bench_padding.py run them small)",
