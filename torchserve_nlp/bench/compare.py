@@ -121,7 +121,9 @@ def warm_up_server(config: CompareConfig, inference_url: str) -> None:
     """``config.server_warmup`` requests, unmeasured, shared among the served archives."""
     served = [contender for contender in config.contenders if contender.served]
     share = math.ceil(config.server_warmup / len(served))
-    for contender in served if share else []:
+    if share == 0:
+        return
+    for contender in served:
         post_texts(config.predictions_url(inference_url, contender.name),
                    cycled(config.texts, share), config.concurrency, config.max_seconds,
                    config.timeout_s, f"server warm-up {contender.name}", config.content_type)
