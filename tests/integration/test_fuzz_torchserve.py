@@ -7,7 +7,8 @@ batch (``RunningServer.batches_of`` proves it from TorchServe's own metrics).
 * The battery (tests/fuzz_battery.py): each named kind of malformed request is sent to its
   target archives concurrently with two good requests per archive; it must get its row's
   exact status (a JSON error, except where TorchServe's frontend answers), share a batch with
-  good requests, and leave them their answers alone.
+  good requests (three attempts at most: concurrent sends may miss each other), and leave
+  them their answers alone.
 * Fuzzing: Hypothesis batches (tests/fuzz_strategies.py) are sent concurrently over HTTP;
   each request must be answered exactly as the same archive answers it alone in-process
   (``LocalArchive``), 200 or a 4xx JSON error.
@@ -135,9 +136,27 @@ def test_the_battery_has_forty_kinds_or_more():
     assert len(set(names)) == len(names) >= 40
 
 
+# Concurrent sends are not bound to share a batch: on a busy machine a large body may reach
+# the frontend after its batch-mates' batch has left. Every attempt's answers are checked;
+# the row passes once each bad request has shared a batch with a good one.
+SHARING_ATTEMPTS = 3
+
+
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.name) for row in BATTERY])
 def test_battery(server, good_alone, row: Row):
     wait_for_workers(server)
+    for _ in range(SHARING_ATTEMPTS):
+        batched_alone = send_row(server, good_alone, row)
+        if not batched_alone:
+            return
+    assert not batched_alone, (
+        f"{row.name}: a bad request batched alone in each of {SHARING_ATTEMPTS} attempts"
+    )
+
+
+def send_row(server: RunningServer, good_alone, row: Row) -> set[str]:
+    """Send ``row``'s request to each target with the good ones, check every answer, and
+    return the ids of the bad requests that no good one shared a batch with."""
     jobs = []
     for kind in row.targets:
         jobs.append((kind, row.request(kind), row))
@@ -160,15 +179,17 @@ def test_battery(server, good_alone, row: Row):
             bad_ids.add(outcome.response.headers[REQUEST_ID])
         else:  # TorchServe's frontend: no worker, no JSON
             assert outcome.payload is None and REQUEST_ID not in outcome.response.headers
+    batched_alone: set[str] = set()
     if bad_ids:
-        answered = [o.response for o in outcomes if o.response is not None
-                    and REQUEST_ID in o.response.headers]
-        for batch in server.batches_of(answered):
+        responses = [o.response for o in outcomes if o.response is not None
+                     and REQUEST_ID in o.response.headers]
+        for batch in server.batches_of(responses):
             ids = {response.headers[REQUEST_ID] for response in batch}
-            if ids & bad_ids:
-                assert len(ids - bad_ids) >= 1, f"{row.name}: a bad request batched alone"
-                bad_ids -= ids
+            if ids & bad_ids and not ids - bad_ids:
+                batched_alone |= ids
+            bad_ids -= ids
         assert not bad_ids, f"{row.name}: no batch found for {bad_ids}"
+    return batched_alone
 
 
 @pytest.mark.parametrize("kind", KINDS)
